@@ -1,0 +1,1 @@
+//! influx (to be written)

@@ -1,0 +1,1 @@
+//! statsd (to be written)

@@ -1,0 +1,1 @@
+//! chunkenc (to be written)

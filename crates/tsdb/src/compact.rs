@@ -1,0 +1,1 @@
+//! compact (to be written)

@@ -1,0 +1,1 @@
+//! db (to be written)

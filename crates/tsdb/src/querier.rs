@@ -1,0 +1,1 @@
+//! querier (to be written)
