@@ -1,1 +1,165 @@
-//! placeholder
+//! Sightline's HTTP surface: one axum router serving every ingest endpoint,
+//! the Prometheus-compatible read APIs, health and self-metrics.
+//!
+//! Handlers only translate HTTP to calls on decoders (in the protocol
+//! crates) and on the storage boundary (`sightline_model::Storage`); they
+//! never parse wire formats themselves and never know how data is stored.
+
+pub mod body;
+pub mod error;
+pub mod health;
+pub mod params;
+pub mod read_api;
+pub mod selector;
+pub mod selfmetrics;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use health::HealthProbe;
+use prometheus_client::registry::Registry;
+use selfmetrics::{HttpMetrics, IngestMetrics};
+use sightline_model::{Limits, Storage};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What `/api/v1/targets` reads (implemented by the scrape manager).
+pub trait TargetsView: Send + Sync {
+    /// The `data` object of Prometheus's `/api/v1/targets`.
+    fn targets_json(&self, state: Option<&str>, scrape_pool: Option<&str>) -> serde_json::Value;
+}
+
+/// Reloads the configuration (SIGHUP and `POST /-/reload`).
+pub type ReloadFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Everything handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub storage: Arc<dyn Storage>,
+    pub limits: Limits,
+    pub registry: Arc<Registry>,
+    pub ingest: IngestMetrics,
+    pub http: HttpMetrics,
+    pub probes: Arc<Vec<Box<dyn HealthProbe>>>,
+    pub targets: Option<Arc<dyn TargetsView>>,
+    pub reload: Option<ReloadFn>,
+    ready: AtomicBool,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Builds the shared state. Register every other component's metrics in
+/// `registry` before calling this.
+pub struct AppStateBuilder {
+    pub storage: Arc<dyn Storage>,
+    pub limits: Limits,
+    pub registry: Registry,
+    pub probes: Vec<Box<dyn HealthProbe>>,
+    pub targets: Option<Arc<dyn TargetsView>>,
+    pub reload: Option<ReloadFn>,
+}
+
+impl AppStateBuilder {
+    pub fn new(storage: Arc<dyn Storage>, registry: Registry) -> Self {
+        Self {
+            storage,
+            limits: Limits::default(),
+            registry,
+            probes: Vec::new(),
+            targets: None,
+            reload: None,
+        }
+    }
+
+    pub fn build(mut self) -> AppState {
+        let ingest = IngestMetrics::register(&mut self.registry);
+        let http = HttpMetrics::register(&mut self.registry);
+        AppState(Arc::new(Inner {
+            storage: self.storage,
+            limits: self.limits,
+            registry: Arc::new(self.registry),
+            ingest,
+            http,
+            probes: Arc::new(self.probes),
+            targets: self.targets,
+            reload: self.reload,
+            ready: AtomicBool::new(false),
+        }))
+    }
+}
+
+impl AppState {
+    /// Marks start-up (WAL replay and the like) as finished.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let read = get(read_api::series).post(read_api::series);
+    Router::new()
+        .route("/-/healthy", get(health::healthy).head(health::healthy))
+        .route("/-/ready", get(health::ready).head(health::ready))
+        .route("/health", get(health::health))
+        .route("/metrics", get(self_metrics))
+        .route("/api/v1/series", read)
+        .route(
+            "/api/v1/labels",
+            get(read_api::label_names).post(read_api::label_names),
+        )
+        .route("/api/v1/label/{name}/values", get(read_api::label_values))
+        .route("/api/v1/export", get(read_api::export).post(read_api::export))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe_http))
+        .with_state(state)
+}
+
+async fn self_metrics(State(st): State<AppState>) -> Response {
+    let reg = st.registry.clone();
+    let text = tokio::task::spawn_blocking(move || selfmetrics::render(&reg))
+        .await
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Records every request's latency under its route pattern (not the raw
+/// path, which would make one series per pushed job or label name).
+async fn observe_http(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    let route = route.unwrap_or_else(|| "unmatched".to_string());
+    st.http.observe(
+        &route,
+        method.as_str(),
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    resp
+}
