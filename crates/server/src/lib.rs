@@ -8,6 +8,7 @@
 pub mod body;
 pub mod error;
 pub mod health;
+pub mod ingest;
 pub mod params;
 pub mod read_api;
 pub mod selector;
