@@ -50,6 +50,7 @@ pub struct Inner {
     pub probes: Arc<Vec<Box<dyn HealthProbe>>>,
     pub targets: Option<Arc<dyn TargetsView>>,
     pub reload: Option<ReloadFn>,
+    pub flush: Option<ReloadFn>,
     ready: AtomicBool,
 }
 
@@ -69,6 +70,8 @@ pub struct AppStateBuilder {
     pub probes: Vec<Box<dyn HealthProbe>>,
     pub targets: Option<Arc<dyn TargetsView>>,
     pub reload: Option<ReloadFn>,
+    /// Persists the in-memory head to a block (`POST /api/v1/admin/tsdb/flush`).
+    pub flush: Option<ReloadFn>,
 }
 
 impl AppStateBuilder {
@@ -80,6 +83,7 @@ impl AppStateBuilder {
             probes: Vec::new(),
             targets: None,
             reload: None,
+            flush: None,
         }
     }
 
@@ -95,6 +99,7 @@ impl AppStateBuilder {
             probes: Arc::new(self.probes),
             targets: self.targets,
             reload: self.reload,
+            flush: self.flush,
             ready: AtomicBool::new(false),
         }))
     }
@@ -119,6 +124,8 @@ pub fn router(state: AppState) -> Router {
         .route("/-/ready", get(health::ready).head(health::ready))
         .route("/health", get(health::health))
         .route("/metrics", get(self_metrics))
+        .route("/-/reload", axum::routing::post(reload).put(reload))
+        .route("/api/v1/admin/tsdb/flush", axum::routing::post(flush))
         .route("/api/v1/series", read)
         .route(
             "/api/v1/labels",
@@ -128,6 +135,28 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/export", get(read_api::export).post(read_api::export))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe_http))
         .with_state(state)
+}
+
+/// `POST /-/reload`: re-reads the config file, as SIGHUP does.
+async fn reload(State(st): State<AppState>) -> Response {
+    run_admin(st.reload.clone(), "reload").await
+}
+
+/// `POST /api/v1/admin/tsdb/flush`: writes the in-memory head to a block now.
+async fn flush(State(st): State<AppState>) -> Response {
+    run_admin(st.flush.clone(), "flush").await
+}
+
+async fn run_admin(f: Option<ReloadFn>, what: &str) -> Response {
+    use axum::http::StatusCode;
+    let Some(f) = f else {
+        return (StatusCode::NOT_IMPLEMENTED, format!("{what} is not available\n")).into_response();
+    };
+    match tokio::task::spawn_blocking(move || f()).await {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed: {e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{what} task failed: {e}\n")).into_response(),
+    }
 }
 
 async fn self_metrics(State(st): State<AppState>) -> Response {
