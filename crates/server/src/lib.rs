@@ -13,6 +13,7 @@ pub mod params;
 pub mod read_api;
 pub mod selector;
 pub mod selfmetrics;
+pub mod status_api;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -132,6 +133,8 @@ pub fn router(state: AppState) -> Router {
             get(read_api::label_names).post(read_api::label_names),
         )
         .route("/api/v1/label/{name}/values", get(read_api::label_values))
+        .route("/api/v1/targets", get(status_api::targets))
+        .route("/api/v1/metadata", get(status_api::metadata))
         .route("/api/v1/export", get(read_api::export).post(read_api::export))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe_http))
         .with_state(state)
@@ -155,7 +158,11 @@ async fn run_admin(f: Option<ReloadFn>, what: &str) -> Response {
     match tokio::task::spawn_blocking(move || f()).await {
         Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed: {e}\n")).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{what} task failed: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{what} task failed: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
