@@ -133,6 +133,7 @@ pub fn router(state: AppState) -> Router {
             get(read_api::label_names).post(read_api::label_names),
         )
         .route("/api/v1/label/{name}/values", get(read_api::label_values))
+        .route("/api/v1/write", axum::routing::post(ingest::remote_write::write))
         .route("/api/v1/targets", get(status_api::targets))
         .route("/api/v1/metadata", get(status_api::metadata))
         .route("/api/v1/export", get(read_api::export).post(read_api::export))
