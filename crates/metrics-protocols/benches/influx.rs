@@ -1,0 +1,3 @@
+//! Influx line protocol parsing throughput (written with the parser).
+
+fn main() {}
