@@ -411,3 +411,62 @@ fn arbitrary_bytes_never_panic() {
         assert_eq!(report.samples, n);
     }
 }
+
+/// The mapping table of `docs/ingest/influx.md`, line by line.
+#[test]
+fn documented_examples() {
+    let series = |line: &str| -> Vec<String> {
+        ok(line)
+            .into_iter()
+            .map(|(l, _, v)| {
+                format!(
+                    "{} {v}",
+                    sightline_model::Labels::from_pairs(l.iter().map(|p| p.split_once('=').unwrap()))
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        series("cpu,host=a usage_user=2.5,usage_idle=97.5"),
+        [
+            r#"cpu_usage_user{host="a"} 2.5"#,
+            r#"cpu_usage_idle{host="a"} 97.5"#
+        ]
+    );
+    assert_eq!(
+        series("room_temp,room=kitchen value=21.5"),
+        [r#"room_temp_value{room="kitchen"} 21.5"#]
+    );
+    assert_eq!(series("mem used=3221225472i"), ["mem_used{} 3221225472"]);
+    assert_eq!(
+        series("svc,name=api healthy=true"),
+        [r#"svc_healthy{name="api"} 1"#]
+    );
+    assert_eq!(
+        series(r#"event,host=a message="disk full""#),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        series("http.requests,status-code=200 total=5"),
+        [r#"http_requests_total{status_code="200"} 5"#]
+    );
+    assert_eq!(
+        series(r"my\ app,tag\=x=a\,b latency=3"),
+        [r#"my_app_latency{tag_x="a,b"} 3"#]
+    );
+    let (got, report) = run(
+        "cpu,host=web-01,cpu=cpu0 usage_user=2.5,usage_idle=97.5 1700000000",
+        &Options {
+            precision: Precision::Seconds,
+            db: Some("telegraf"),
+            ..opts()
+        },
+    );
+    assert_eq!(report.samples, 2);
+    let l = sightline_model::Labels::from_pairs(got[0].0.iter().map(|p| p.split_once('=').unwrap()));
+    assert_eq!(
+        l.to_string(),
+        r#"cpu_usage_user{cpu="cpu0", db="telegraf", host="web-01"}"#
+    );
+    assert_eq!(got[0].1, 1_700_000_000_000);
+}
