@@ -370,8 +370,22 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
+    /// Most varints on this wire (keys, lengths) are one byte: decode that
+    /// inline and leave the general loop out of line.
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, DecodeError> {
+        if self.pos < self.end {
+            let b = self.data[self.pos];
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.varint_slow()
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, DecodeError> {
         let start = self.pos;
         let mut result = 0u64;
         let mut shift = 0u32;
@@ -494,7 +508,14 @@ impl<'a> Reader<'a> {
     }
 }
 
+#[inline(always)]
 fn utf8(bytes: &[u8], context: impl FnOnce() -> String) -> Result<&str, DecodeError> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8. Label strings are short and nearly
+        // always ASCII; this inline check is cheaper than calling the
+        // general validator for each of them.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 {
         context: context(),
         lossy: String::from_utf8_lossy(bytes).into_owned(),
