@@ -200,7 +200,12 @@ struct Scratch {
     fields: Vec<(Span, f64)>,
     /// Always empty between lines: only its allocation is kept.
     labels: Vec<LabelRef<'static>>,
+    /// Which fields survive de-duplication.
+    keep: Vec<bool>,
 }
+
+/// Up to this many tags or fields, duplicates are found by comparing pairs.
+const SMALL_SET: usize = 16;
 
 const MEASUREMENT_ESCAPES: &[u8] = b", \\";
 const KEY_ESCAPES: &[u8] = b",= \\";
@@ -238,11 +243,11 @@ impl Scratch {
             if name == METRIC_NAME {
                 return Err(format!("tag key {:?} is reserved", key.get(line, &self.arena)));
             }
-            if self.tags.iter().any(|(k, _)| k.get(line, &self.arena) == name) {
-                return Err(format!("duplicate tag key {name:?}"));
-            }
             self.tags.push((label, value));
             pos = p;
+        }
+        if let Some(dup) = self.duplicate_tag(line) {
+            return Err(format!("duplicate tag key {dup:?}"));
         }
         if pos >= b.len() {
             return Err("missing fields".into());
@@ -278,17 +283,7 @@ impl Scratch {
                 Some(field_value(text).map_err(|why| format!("{why} {text:?} of field {key_str:?}"))?)
             };
             if let Some(v) = value {
-                // A repeated field key: the last value wins.
-                let key_str = key.get(line, &self.arena);
-                if let Some(f) = self
-                    .fields
-                    .iter_mut()
-                    .find(|(k, _)| k.get(line, &self.arena) == key_str)
-                {
-                    f.1 = v;
-                } else {
-                    self.fields.push((key, v));
-                }
+                self.fields.push((key, v));
             }
             match b.get(pos) {
                 Some(b',') => pos += 1,
@@ -308,8 +303,60 @@ impl Scratch {
                 .to_millis(ts)
                 .ok_or_else(|| format!("timestamp {rest} out of range"))?
         };
+        self.dedup_fields(line);
         self.build_names(line, measurement);
         Ok(t)
+    }
+
+    /// A tag name given twice (after sanitizing), if any. Quadratic for the
+    /// usual handful of tags, hashed for long lines so a hostile line with
+    /// thousands of tags costs linear time.
+    fn duplicate_tag<'x>(&'x self, line: &'x str) -> Option<&'x str> {
+        let arena = self.arena.as_str();
+        let keys = self.tags.iter().map(|(k, _)| k.get(line, arena));
+        if self.tags.len() <= SMALL_SET {
+            for (i, k) in keys.clone().enumerate() {
+                if keys.clone().take(i).any(|o| o == k) {
+                    return Some(k);
+                }
+            }
+            return None;
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.tags.len());
+        keys.into_iter().find(|k| !seen.insert(*k))
+    }
+
+    /// Keeps the last value of a field key given more than once in a line
+    /// (quadratic for few fields, hashed for many, like `duplicate_tag`).
+    fn dedup_fields(&mut self, line: &str) {
+        let n = self.fields.len();
+        if n < 2 {
+            return;
+        }
+        let arena = self.arena.as_str();
+        let key = |f: &(Span, f64)| f.0.get(line, arena);
+        self.keep.clear();
+        if n <= SMALL_SET {
+            let fields = &self.fields;
+            self.keep
+                .extend((0..n).map(|i| !fields[i + 1..].iter().any(|f| key(f) == key(&fields[i]))));
+        } else {
+            let mut last = std::collections::HashMap::with_capacity(n);
+            for (i, f) in self.fields.iter().enumerate() {
+                last.insert(key(f), i);
+            }
+            self.keep
+                .extend(self.fields.iter().enumerate().map(|(i, f)| last[key(f)] == i));
+        }
+        if self.keep.iter().all(|&k| k) {
+            return;
+        }
+        let mut i = 0;
+        let keep = &self.keep;
+        self.fields.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
     }
 
     /// Appends `{measurement}_{field}` for each numeric field to the arena,

@@ -142,10 +142,10 @@ pub struct TimeSeries<'v> {
 
 #[derive(Clone, Copy, Debug, Default)]
 struct SeriesSpan {
-    labels: (u32, u32),
-    samples: (u32, u32),
-    exemplars: u32,
-    histograms: u32,
+    labels: (usize, usize),
+    samples: (usize, usize),
+    exemplars: usize,
+    histograms: usize,
 }
 
 /// A reusable remote write decoder; keep one per worker (it is `Send`).
@@ -225,8 +225,8 @@ impl Decoder {
         };
         match parse_write_request(data, limits, &mut out) {
             Ok(()) => {
-                let histograms = series.iter().map(|s| s.histograms as usize).sum();
-                let exemplars = series.iter().map(|s| s.exemplars as usize).sum();
+                let histograms = series.iter().map(|s| s.histograms).sum();
+                let exemplars = series.iter().map(|s| s.exemplars).sum();
                 Ok(WriteRequestView {
                     labels,
                     metadata,
@@ -311,10 +311,10 @@ impl<'a> WriteRequestView<'a> {
     /// The time series in request order.
     pub fn series(&self) -> impl ExactSizeIterator<Item = TimeSeries<'_>> + '_ {
         self.series.iter().map(move |s| TimeSeries {
-            labels: &self.labels[s.labels.0 as usize..s.labels.1 as usize],
-            samples: &self.samples[s.samples.0 as usize..s.samples.1 as usize],
-            exemplars: s.exemplars as usize,
-            histograms: s.histograms as usize,
+            labels: &self.labels[s.labels.0..s.labels.1],
+            samples: &self.samples[s.samples.0..s.samples.1],
+            exemplars: s.exemplars,
+            histograms: s.histograms,
         })
     }
 
@@ -558,8 +558,8 @@ fn parse_write_request<'a>(
 
 fn parse_time_series<'a>(mut r: Reader<'a>, out: &mut Output<'_, 'a>) -> Result<(), DecodeError> {
     let mut span = SeriesSpan {
-        labels: (out.labels.len() as u32, 0),
-        samples: (out.samples.len() as u32, 0),
+        labels: (out.labels.len(), 0),
+        samples: (out.samples.len(), 0),
         ..SeriesSpan::default()
     };
     while let Some((field, wt, at)) = r.key()? {
@@ -587,10 +587,8 @@ fn parse_time_series<'a>(mut r: Reader<'a>, out: &mut Output<'_, 'a>) -> Result<
             _ => r.skip(field, wt, at, 0)?,
         }
     }
-    // The decompressed body is bounded by `usize` limits far below 2^32
-    // entries in practice; saturate rather than wrap if it ever is not.
-    span.labels.1 = u32::try_from(out.labels.len()).unwrap_or(u32::MAX);
-    span.samples.1 = u32::try_from(out.samples.len()).unwrap_or(u32::MAX);
+    span.labels.1 = out.labels.len();
+    span.samples.1 = out.samples.len();
     out.series.push(span);
     Ok(())
 }

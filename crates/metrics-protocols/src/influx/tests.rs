@@ -470,3 +470,20 @@ fn documented_examples() {
     );
     assert_eq!(got[0].1, 1_700_000_000_000);
 }
+
+#[test]
+fn long_lines_dedup_the_same_way() {
+    // Past the small-set threshold duplicates are found by hashing; the
+    // outcome is the same as for short lines.
+    let fields: Vec<String> = (0..40).map(|i| format!("f{}={i}", i % 30)).collect();
+    let got = ok(&format!("m {} 0", fields.join(",")));
+    assert_eq!(got.len(), 30);
+    assert_eq!(got[0], (labels(&["__name__=m_f10"]), 0, 10.0));
+    assert_eq!(got[29], (labels(&["__name__=m_f9"]), 0, 39.0));
+    let tags: Vec<String> = (0..40).map(|i| format!("t_{i}=x")).collect();
+    assert_eq!(ok(&format!("m,{} v=1", tags.join(",")))[0].0.len(), 41);
+    assert_eq!(
+        first_error(&format!("m,{},t.7=y v=1", tags.join(","))),
+        "line 1: duplicate tag key \"t_7\""
+    );
+}
