@@ -52,6 +52,7 @@ pub struct Inner {
     pub targets: Option<Arc<dyn TargetsView>>,
     pub reload: Option<ReloadFn>,
     pub flush: Option<ReloadFn>,
+    pub push: Option<Arc<parking_lot::Mutex<ingest::push_registry::PushRegistry>>>,
     ready: AtomicBool,
 }
 
@@ -73,6 +74,8 @@ pub struct AppStateBuilder {
     pub reload: Option<ReloadFn>,
     /// Persists the in-memory head to a block (`POST /api/v1/admin/tsdb/flush`).
     pub flush: Option<ReloadFn>,
+    /// Pushgateway-style groups (`/metrics/job/...`); `None` disables push.
+    pub push: Option<Arc<parking_lot::Mutex<ingest::push_registry::PushRegistry>>>,
 }
 
 impl AppStateBuilder {
@@ -85,6 +88,7 @@ impl AppStateBuilder {
             targets: None,
             reload: None,
             flush: None,
+            push: None,
         }
     }
 
@@ -101,6 +105,7 @@ impl AppStateBuilder {
             targets: self.targets,
             reload: self.reload,
             flush: self.flush,
+            push: self.push,
             ready: AtomicBool::new(false),
         }))
     }
@@ -125,6 +130,16 @@ pub fn router(state: AppState) -> Router {
         .route("/-/ready", get(health::ready).head(health::ready))
         .route("/health", get(health::health))
         .route("/metrics", get(self_metrics))
+        .route(
+            "/metrics/{*rest}",
+            axum::routing::put(ingest::push::push)
+                .post(ingest::push::push)
+                .delete(ingest::push::push),
+        )
+        .route("/write", axum::routing::post(ingest::influx::write_v1))
+        .route("/api/v2/write", axum::routing::post(ingest::influx::write_v2))
+        .route("/ping", get(ingest::influx::ping).head(ingest::influx::ping))
+        .route("/query", axum::routing::post(ingest::influx::query))
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/api/v1/admin/tsdb/flush", axum::routing::post(flush))
         .route("/api/v1/series", read)

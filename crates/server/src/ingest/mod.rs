@@ -1,6 +1,8 @@
 //! Ingest endpoints: each one reads a bounded body, hands it to its
 //! protocol's decoder and appends through the storage boundary.
 
+pub mod influx;
+pub mod push;
 pub mod push_path;
 pub mod push_registry;
 pub mod remote_write;

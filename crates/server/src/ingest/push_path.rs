@@ -8,7 +8,7 @@ use sightline_model::Labels;
 /// Parses the path after `/metrics/` into grouping labels.
 pub fn parse_grouping_key(rest: &str) -> Result<Labels, String> {
     let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-    if parts.len() < 2 || parts.len() % 2 != 0 {
+    if parts.len() < 2 || !parts.len().is_multiple_of(2) {
         return Err(format!(
             "invalid grouping key path {rest:?}: expected job/<job>{{/<label>/<value>}}"
         ));
