@@ -149,10 +149,13 @@ struct SeriesSpan {
 }
 
 /// A reusable remote write decoder; keep one per worker (it is `Send`).
+/// Its buffers grow to the largest request seen; [`Decoder::shrink_to`]
+/// bounds that.
 #[derive(Default)]
 pub struct Decoder {
     snappy: snap::raw::Decoder,
-    /// Decompressed body; only the first `len` bytes of a request are valid.
+    /// Decompressed body; only the prefix the current request's snappy
+    /// header declared is valid (the rest is left over from larger ones).
     buf: Vec<u8>,
     /// Always empty between calls: only its allocation is kept.
     labels: Vec<LabelRef<'static>>,
