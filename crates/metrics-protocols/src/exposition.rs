@@ -366,6 +366,9 @@ impl<'a> Parser<'a> {
                 if name.is_some() {
                     return Err("metric name given both before and inside the braces".into());
                 }
+                if q.is_empty() {
+                    return Err("empty metric name".into());
+                }
                 name = Some(unescape(q, true));
             }
             i = end;
@@ -571,6 +574,9 @@ fn scan_label_set<'a>(
         i = skip_ws(b, after_name);
         match b.get(i) {
             Some(b'=') => {
+                if name.is_empty() {
+                    return Err("empty label name".into());
+                }
                 i = skip_ws(b, i + 1);
                 if b.get(i) != Some(&b'"') {
                     return Err(format!("expected '\"' to start the value of label {name}"));
@@ -681,6 +687,9 @@ fn parse_name_token(
     match b.get(start) {
         Some(b'"') => {
             let (raw, end) = scan_quoted(s, start)?;
+            if raw.is_empty() {
+                return Err("empty metric name".into());
+            }
             Ok((unescape(raw, true), end))
         }
         Some(c) if first(*c) => {

@@ -221,6 +221,16 @@ fn quoted_utf8_names() {
     assert!(err_of("{a=\"1\"} 1\n", Format::PrometheusText)
         .message
         .contains("no metric name"));
+    for (input, msg) in [
+        ("{\"\"} 1\n", "empty metric name"),
+        ("a{\"\"=\"x\"} 1\n", "empty label name"),
+        ("# TYPE \"\" counter\n", "empty metric name"),
+    ] {
+        assert!(
+            err_of(input, Format::PrometheusText).message.contains(msg),
+            "{input}"
+        );
+    }
 }
 
 #[test]
