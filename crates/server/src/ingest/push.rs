@@ -45,16 +45,13 @@ async fn handle(
     let Some(registry) = st.push.clone() else {
         return Err(IngestError::new(StatusCode::NOT_FOUND, "push is not enabled"));
     };
-    let rest = rest
-        .strip_prefix("job")
-        .map(|r| format!("job{r}"))
-        .ok_or_else(|| {
-            IngestError::new(
-                StatusCode::NOT_FOUND,
-                "push path must be /metrics/job/<job>{/<label>/<value>}",
-            )
-        })?;
-    let key = parse_grouping_key(&rest).map_err(IngestError::bad_request)?;
+    if !rest.starts_with("job/") && !rest.starts_with("job@base64/") {
+        return Err(IngestError::new(
+            StatusCode::NOT_FOUND,
+            "push path must be /metrics/job/<job>{/<label>/<value>}",
+        ));
+    }
+    let key = parse_grouping_key(rest).map_err(IngestError::bad_request)?;
     let now_ms = now_ms();
     if method == Method::DELETE {
         let st = st.clone();
