@@ -30,9 +30,7 @@ impl Labels {
 
     /// Builds a label set from pairs in any order. Empty values are dropped;
     /// for a repeated name the last pair wins.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (N, V)>,
-    ) -> Self {
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
         let mut b = LabelsBuilder::default();
         for (n, v) in pairs {
             b.set(n.into(), v.into());
@@ -89,7 +87,9 @@ impl Labels {
 
     /// A builder starting from this set, for relabeling-style edits.
     pub fn builder(&self) -> LabelsBuilder {
-        LabelsBuilder { pairs: self.0.clone() }
+        LabelsBuilder {
+            pairs: self.0.clone(),
+        }
     }
 
     /// A 64-bit hash of the set (stable within a process run only).
@@ -149,7 +149,9 @@ pub struct LabelsBuilder {
 
 impl LabelsBuilder {
     pub fn with_capacity(n: usize) -> Self {
-        Self { pairs: Vec::with_capacity(n) }
+        Self {
+            pairs: Vec::with_capacity(n),
+        }
     }
 
     /// Sets `name` to `value`; an empty value deletes the label.

@@ -21,8 +21,8 @@ pub use labels::{LabelRef, Labels, LabelsBuilder, METRIC_NAME};
 pub use limits::{LabelError, Limits};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use storage::{
-    AppendError, Appender, CommitStats, MetricMetadata, MetricType, Querier, SampleIterator,
-    SelectHints, Series, SeriesRef, SeriesSet, Storage, StorageError, StorageErrorKind,
+    AppendError, Appender, CommitStats, MetricMetadata, MetricType, Querier, SampleIterator, SelectHints,
+    Series, SeriesRef, SeriesSet, Storage, StorageError, StorageErrorKind,
 };
 
 /// Bit pattern of the NaN Prometheus uses as a staleness marker.

@@ -109,18 +109,45 @@ mod tests {
 
     #[test]
     fn checks_each_limit() {
-        let lim = Limits { max_labels_per_series: 2, max_label_name_len: 4, max_label_value_len: 3, ..Limits::default() };
+        let lim = Limits {
+            max_labels_per_series: 2,
+            max_label_name_len: 4,
+            max_label_value_len: 3,
+            ..Limits::default()
+        };
         let ok = [LabelRef::new("__name__", "up")];
-        assert_eq!(lim.check_labels(&ok), Err(LabelError::NameTooLong { name: "__name__".into(), len: 8, limit: 4 }));
-        let lim = Limits { max_label_name_len: 100, ..lim };
+        assert_eq!(
+            lim.check_labels(&ok),
+            Err(LabelError::NameTooLong {
+                name: "__name__".into(),
+                len: 8,
+                limit: 4
+            })
+        );
+        let lim = Limits {
+            max_label_name_len: 100,
+            ..lim
+        };
         assert!(lim.check_labels(&ok).is_ok());
-        assert!(matches!(lim.check_labels(&[LabelRef::new("a", "b")]), Err(LabelError::MissingMetricName)));
+        assert!(matches!(
+            lim.check_labels(&[LabelRef::new("a", "b")]),
+            Err(LabelError::MissingMetricName)
+        ));
         assert!(matches!(
             lim.check_labels(&[ok[0], LabelRef::new("a", "b"), LabelRef::new("c", "d")]),
             Err(LabelError::TooManyLabels { count: 3, limit: 2 })
         ));
-        assert!(matches!(lim.check_labels(&[ok[0], LabelRef::new("a", "long")]), Err(LabelError::ValueTooLong { .. })));
-        assert!(matches!(lim.check_labels(&[ok[0], ok[0]]), Err(LabelError::DuplicateName(_))));
-        assert!(matches!(lim.check_labels(&[ok[0], LabelRef::new("", "x")]), Err(LabelError::EmptyName)));
+        assert!(matches!(
+            lim.check_labels(&[ok[0], LabelRef::new("a", "long")]),
+            Err(LabelError::ValueTooLong { .. })
+        ));
+        assert!(matches!(
+            lim.check_labels(&[ok[0], ok[0]]),
+            Err(LabelError::DuplicateName(_))
+        ));
+        assert!(matches!(
+            lim.check_labels(&[ok[0], LabelRef::new("", "x")]),
+            Err(LabelError::EmptyName)
+        ));
     }
 }

@@ -34,10 +34,13 @@ impl Matcher {
     pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, MatcherError> {
         let (name, value) = (name.into(), value.into());
         let re = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(
-                Regex::new(&format!("^(?s:{value})$"))
-                    .map_err(|source| MatcherError { name: name.clone(), pattern: value.clone(), source })?,
-            ),
+            MatchOp::Regex | MatchOp::NotRegex => Some(Regex::new(&format!("^(?s:{value})$")).map_err(
+                |source| MatcherError {
+                    name: name.clone(),
+                    pattern: value.clone(),
+                    source,
+                },
+            )?),
             _ => None,
         };
         Ok(Self { name, op, value, re })
@@ -45,7 +48,12 @@ impl Matcher {
 
     /// Shorthand for an equality matcher (cannot fail).
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), op: MatchOp::Equal, value: value.into(), re: None }
+        Self {
+            name: name.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+            re: None,
+        }
     }
 
     /// Whether `value` (the empty string for a missing label) matches.

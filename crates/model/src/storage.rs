@@ -58,7 +58,9 @@ impl StorageError {
     pub fn kind(&self) -> StorageErrorKind {
         match self {
             StorageError::Append(e) => e.kind(),
-            StorageError::Io(_) | StorageError::DeadlineExceeded | StorageError::Other(_) => StorageErrorKind::Retryable,
+            StorageError::Io(_) | StorageError::DeadlineExceeded | StorageError::Other(_) => {
+                StorageErrorKind::Retryable
+            }
             StorageError::Corruption { .. } => StorageErrorKind::Corruption,
         }
     }
