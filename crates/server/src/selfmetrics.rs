@@ -5,7 +5,7 @@
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -106,10 +106,12 @@ impl HttpMetrics {
     }
 }
 
-/// A gauge whose value is read when `/metrics` is scraped.
+/// A gauge (or, with `counter`, a counter) whose value is read when
+/// `/metrics` is scraped. Counter names get `_total` when rendered.
 pub struct GaugeFn {
     pub name: &'static str,
     pub help: &'static str,
+    pub counter: bool,
     pub read: Box<dyn Fn() -> Vec<(L, f64)> + Send + Sync>,
 }
 
@@ -133,17 +135,24 @@ impl Collector for GaugeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         for g in self.0.iter() {
             let values = (g.read)();
-            let mut metric = encoder.encode_descriptor(
-                g.name,
-                g.help,
-                None,
-                prometheus_client::metrics::MetricType::Gauge,
-            )?;
+            let kind = if g.counter {
+                prometheus_client::metrics::MetricType::Counter
+            } else {
+                prometheus_client::metrics::MetricType::Gauge
+            };
+            let mut metric = encoder.encode_descriptor(g.name, g.help, None, kind)?;
+            let one = |m: prometheus_client::encoding::MetricEncoder<'_>, v: f64| {
+                if g.counter {
+                    ConstCounter::new(v).encode(m)
+                } else {
+                    ConstGauge::new(v).encode(m)
+                }
+            };
             match values.as_slice() {
-                [(labels, v)] if labels.is_empty() => ConstGauge::new(*v).encode(metric)?,
+                [(labels, v)] if labels.is_empty() => one(metric, *v)?,
                 _ => {
                     for (labels, v) in values {
-                        ConstGauge::new(v).encode(metric.encode_family(&labels)?)?;
+                        one(metric.encode_family(&labels)?, v)?;
                     }
                 }
             }
@@ -172,11 +181,20 @@ mod tests {
         ing.rejected("remote_write", "out_of_order", 2);
         GaugeCollector::register(
             &mut r,
-            vec![GaugeFn {
-                name: "sightline_tsdb_head_series",
-                help: "Series in the head",
-                read: Box::new(|| vec![(vec![], 42.0)]),
-            }],
+            vec![
+                GaugeFn {
+                    name: "sightline_tsdb_head_series",
+                    help: "Series in the head",
+                    counter: false,
+                    read: Box::new(|| vec![(vec![], 42.0)]),
+                },
+                GaugeFn {
+                    name: "sightline_tsdb_out_of_order_samples",
+                    help: "Samples refused",
+                    counter: true,
+                    read: Box::new(|| vec![(vec![], 3.0)]),
+                },
+            ],
         );
         let text = render(&r);
         assert!(
@@ -187,6 +205,14 @@ mod tests {
             "sightline_ingest_samples_rejected_total{path=\"remote_write\",reason=\"out_of_order\"} 2"
         ));
         assert!(text.contains("sightline_tsdb_head_series 42.0\n"), "{text}");
+        assert!(
+            text.contains("# TYPE sightline_tsdb_out_of_order_samples counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sightline_tsdb_out_of_order_samples_total 3"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

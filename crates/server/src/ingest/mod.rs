@@ -6,6 +6,7 @@ pub mod push;
 pub mod push_path;
 pub mod push_registry;
 pub mod remote_write;
+pub mod statsd;
 
 use crate::selfmetrics::IngestMetrics;
 use sightline_model::{AppendError, Appender, LabelRef, SeriesRef, StorageError};
