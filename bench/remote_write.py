@@ -108,6 +108,15 @@ def first_line(cmd):
     return ""
 
 
+def first_lines(cmd):
+    """All output of cmd ("" if it fails)."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout + out.stderr
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -307,7 +316,11 @@ class Sightline(Server):
     ingest_metrics = ("sightline_ingest_samples_received_total",)
 
     def command(self):
-        return [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data]
+        cmd = [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data]
+        # Only the HTTP listener: no other fixed ports to collide on.
+        if "--otlp.grpc-listen" in first_lines([self.binary, "serve", "--help"]):
+            cmd += ["--otlp.grpc-listen", "off"]
+        return cmd
 
     def flush(self):
         code, body = http("POST", self.base + "/api/v1/admin/tsdb/flush", timeout=600)
