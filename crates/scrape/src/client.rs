@@ -1,0 +1,174 @@
+//! The HTTP side of a scrape: one `reqwest` client per scrape config, one
+//! GET per scrape with Prometheus's headers, a bounded body read.
+
+use crate::config::{HttpSettings, Secret};
+use crate::error::ScrapeError;
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use std::time::Duration;
+
+/// What Prometheus sends: OpenMetrics preferred, then text 0.0.4.
+pub const ACCEPT_HEADER: &str =
+    "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1";
+
+/// Builds the client for one scrape config.
+pub fn build_client(s: &HttpSettings) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
+        .gzip(true)
+        .redirect(if s.follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .pool_max_idle_per_host(4);
+    b = match &s.proxy_url {
+        Some(p) => b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy_url {p:?}: {e}"))?),
+        None => b.no_proxy(),
+    };
+    if !s.enable_http2 {
+        b = b.http1_only();
+    }
+    let tls = &s.tls;
+    if let Some(ca) = &tls.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| format!("reading ca_file {}: {e}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("parsing ca_file {}: {e}", ca.display()))?;
+        if certs.is_empty() {
+            return Err(format!("ca_file {} holds no certificate", ca.display()));
+        }
+        b = b.tls_built_in_root_certs(false);
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let mut pem =
+                std::fs::read(cert).map_err(|e| format!("reading cert_file {}: {e}", cert.display()))?;
+            pem.push(b'\n');
+            pem.extend(std::fs::read(key).map_err(|e| format!("reading key_file {}: {e}", key.display()))?);
+            let id = reqwest::Identity::from_pem(&pem).map_err(|e| format!("client certificate: {e}"))?;
+            b = b.identity(id);
+        }
+        (None, None) => {}
+        _ => return Err("tls_config: cert_file and key_file must be given together".into()),
+    }
+    if tls.insecure_skip_verify {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    b.build().map_err(|e| format!("building HTTP client: {e}"))
+}
+
+/// Reads a secret (files are read on every call, trimmed as Prometheus does).
+async fn secret(s: &Secret) -> Result<String, ScrapeError> {
+    match s {
+        Secret::Inline(v) => Ok(v.clone()),
+        Secret::File(p) => tokio::fs::read_to_string(p)
+            .await
+            .map(|v| v.trim().to_string())
+            .map_err(|e| ScrapeError::Credentials(format!("reading {}: {e}", p.display()))),
+    }
+}
+
+/// A fetched body.
+#[derive(Debug)]
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub content_type: String,
+}
+
+/// One scrape request. `body_limit` bounds the decompressed body (0 = none).
+pub async fn fetch(
+    client: &reqwest::Client,
+    settings: &HttpSettings,
+    url: &str,
+    timeout: Duration,
+    body_limit: u64,
+) -> Result<Fetched, ScrapeError> {
+    let mut req = client
+        .get(url)
+        .timeout(timeout)
+        .header(ACCEPT, ACCEPT_HEADER)
+        .header("X-Prometheus-Scrape-Timeout-Seconds", timeout_header(timeout));
+    if let Some((user, pass)) = &settings.basic_auth {
+        let pass = match pass {
+            Some(p) => Some(secret(p).await?),
+            None => None,
+        };
+        req = req.basic_auth(user, pass);
+    } else if let Some((scheme, cred)) = &settings.authorization {
+        let value = format!("{scheme} {}", secret(cred).await?);
+        let hv = HeaderValue::from_str(&value)
+            .map_err(|_| ScrapeError::Credentials("credentials contain invalid header characters".into()))?;
+        req = req.header(AUTHORIZATION, hv);
+    }
+    let mut resp = req.send().await.map_err(map_reqwest)?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(ScrapeError::Status(format!(
+            "server returned HTTP status {} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        )));
+    }
+    let content_type = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut body = Vec::with_capacity(resp.content_length().map_or(8192, |n| n.min(16 << 20) as usize));
+    while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
+        if body_limit > 0 && (body.len() + chunk.len()) as u64 > body_limit {
+            return Err(ScrapeError::BodySizeLimit(body_limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched { body, content_type })
+}
+
+/// Seconds as Go's `strconv.FormatFloat(s, 'f', -1, 64)` prints them.
+fn timeout_header(t: Duration) -> String {
+    let s = t.as_secs_f64();
+    let mut out = format!("{s}");
+    if out.contains('e') {
+        out = format!("{s:.3}");
+    }
+    out
+}
+
+fn map_reqwest(e: reqwest::Error) -> ScrapeError {
+    if e.is_timeout() {
+        return ScrapeError::Timeout;
+    }
+    // The innermost cause is the informative part ("connection refused").
+    let mut msg = e.to_string();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    ScrapeError::Http(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_header_is_go_float() {
+        assert_eq!(timeout_header(Duration::from_secs(10)), "10");
+        assert_eq!(timeout_header(Duration::from_millis(1500)), "1.5");
+    }
+
+    #[test]
+    fn bad_tls_settings_are_reported() {
+        let mut s = HttpSettings::default();
+        s.tls.ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(build_client(&s).unwrap_err().contains("ca_file"));
+        let mut s = HttpSettings::default();
+        s.tls.cert_file = Some("/x".into());
+        assert!(build_client(&s).unwrap_err().contains("together"));
+        assert!(build_client(&HttpSettings::default()).is_ok());
+    }
+}
