@@ -4,7 +4,7 @@
 //! accumulated step by step. Series whose metric name is due to be dropped
 //! lose it before grouping, so `by (__name__)` sees what the user would see.
 
-use crate::engine::{exec_err, go_labels_string, without_name, Cursor, Error, Ev, Out, Pt, Res, Ser, Val};
+use crate::engine::{exec_err, Cursor, Ev, Out, Pt, Res, Ser, Val};
 use promql_parser::parser::token::*;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use sightline_model::{Labels, METRIC_NAME};
@@ -34,7 +34,10 @@ pub(crate) fn quantile(q: f64, vals: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    vals.sort_by(|a, b| a.partial_cmp(b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()).reverse()));
+    vals.sort_by(|a, b| {
+        a.partial_cmp(b)
+            .unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()).reverse())
+    });
     let n = vals.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
@@ -147,20 +150,11 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Res<Val> {
         Val::Vector(v) => v,
         _ => return exec_err("aggregation requires an instant vector"),
     };
-    // Materialize pending name drops so grouping sees the final labels.
-    let input: Vec<Ser> = input
-        .into_iter()
-        .map(|mut s| {
-            if s.drop_name {
-                s.labels = without_name(&s.labels);
-                s.drop_name = false;
-            }
-            s
-        })
-        .collect();
     let mut group_idx: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Labels> = Vec::new();
     let mut group_of = Vec::with_capacity(input.len());
+    // A group's name is dropped at the end if any member's would be.
+    let mut group_drop: Vec<bool> = Vec::new();
     for s in &input {
         let key = grouping_key(&s.labels, &a.modifier);
         let g = match group_idx.get(&key) {
@@ -172,6 +166,10 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Res<Val> {
             }
         };
         group_of.push(g);
+        if group_drop.len() < groups.len() {
+            group_drop.resize(groups.len(), false);
+        }
+        group_drop[g] |= s.drop_name;
     }
     let mut cur = Cursor::new(input.len());
 
@@ -201,13 +199,17 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Res<Val> {
                         members[g].push((j, v));
                     }
                 }
+                if p.is_nan() {
+                    return exec_err(if op == T_LIMIT_RATIO {
+                        "Ratio value is NaN"
+                    } else {
+                        "Parameter value is NaN"
+                    });
+                }
                 if members.iter().all(|m| m.is_empty()) {
                     continue;
                 }
                 if op == T_LIMIT_RATIO {
-                    if p.is_nan() {
-                        return exec_err("Ratio value is NaN");
-                    }
                     let mut r = p;
                     if !(-1.0..=1.0).contains(&r) {
                         r = r.clamp(-1.0, 1.0);
@@ -232,14 +234,11 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Res<Val> {
                     }
                     continue;
                 }
-                if p.is_nan() {
-                    return exec_err("Parameter value is NaN");
-                }
                 let k = if p >= 9.2e18 { i64::MAX } else { p as i64 };
                 if k < 1 {
                     continue;
                 }
-                let k = k.min(usize::MAX as i64 / 2) as usize;
+                let k = usize::try_from(k).unwrap_or(usize::MAX);
                 for (g, m) in members.iter_mut().enumerate() {
                     if m.is_empty() {
                         continue;
@@ -288,30 +287,35 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Res<Val> {
             let mut out = Out::default();
             for i in 0..n {
                 let t = ev.ts(i);
-                let mut counts: Vec<(usize, String, f64)> = Vec::new();
-                let mut idx: HashMap<(usize, String), usize> = HashMap::new();
+                let mut counts: Vec<(Labels, f64)> = Vec::new();
+                let mut idx: HashMap<Labels, usize> = HashMap::new();
                 for (j, &g) in group_of.iter().enumerate() {
                     if let Some(v) = cur.at(&input, j, t) {
-                        let key = (g, format_value(v));
+                        let mut b = groups[g].builder();
+                        b.set(label.clone(), format_value(v));
+                        let key = b.build();
                         match idx.get(&key) {
-                            Some(&k) => counts[k].2 += 1.0,
+                            Some(&k) => counts[k].1 += 1.0,
                             None => {
                                 idx.insert(key.clone(), counts.len());
-                                counts.push((key.0, key.1, 1.0));
+                                counts.push((key, 1.0));
                             }
                         }
                     }
                 }
-                for (g, val, c) in counts {
-                    let mut b = groups[g].builder();
-                    b.set(label.clone(), val);
-                    out.push(b.build(), false, t, c)?;
+                for (l, c) in counts {
+                    let drop = group_drop_of_labels(&l, &label, &groups, &group_drop);
+                    out.push(l, drop, t, c)?;
                 }
             }
             Ok(Val::Vector(out.series))
         }
         _ => {
-            let qs = if op == T_QUANTILE { Some(scalar_param("quantile")?) } else { None };
+            let qs = if op == T_QUANTILE {
+                Some(scalar_param("quantile")?)
+            } else {
+                None
+            };
             let mut accs: Vec<Acc> = vec![Acc::default(); groups.len()];
             let mut outs: Vec<Vec<Pt>> = vec![Vec::new(); groups.len()];
             let mut warned = false;
@@ -397,11 +401,12 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Res<Val> {
             let out = groups
                 .into_iter()
                 .zip(outs)
-                .filter(|(_, p)| !p.is_empty())
-                .map(|(labels, pts)| Ser {
+                .zip(group_drop)
+                .filter(|((_, p), _)| !p.is_empty())
+                .map(|((labels, pts), drop_name)| Ser {
                     labels,
                     pts,
-                    drop_name: false,
+                    drop_name,
                 })
                 .collect();
             Ok(Val::Vector(out))
@@ -443,7 +448,11 @@ fn ratio_offset(l: &Labels) -> f64 {
     h as f64 / u64::MAX as f64
 }
 
-#[allow(dead_code)]
-fn _unused(_: Error) -> String {
-    go_labels_string(&Labels::new())
+/// Whether a `count_values` output (group labels plus the value label)
+/// belongs to a group whose name is to be dropped.
+fn group_drop_of_labels(l: &Labels, value_label: &str, groups: &[Labels], drop: &[bool]) -> bool {
+    let mut b = l.builder();
+    b.del(value_label);
+    let key = b.build();
+    groups.iter().zip(drop).any(|(g, d)| *d && (g == &key || g == l))
 }

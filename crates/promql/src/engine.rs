@@ -63,7 +63,10 @@ impl Default for QueryOpts {
 pub enum Error {
     /// The query text is not valid PromQL. `position` is a byte offset when known.
     #[error("{message}")]
-    Parse { message: String, position: Option<usize> },
+    Parse {
+        message: String,
+        position: Option<usize>,
+    },
     /// The query is valid but cannot be evaluated (e.g. many-to-many matching).
     #[error("{0}")]
     Execution(String),
@@ -98,7 +101,13 @@ impl Engine {
     }
 
     /// Evaluates `query` at `t_ms`. A range-vector expression yields a matrix.
-    pub fn instant(&self, storage: &dyn Storage, query: &str, t_ms: i64, opts: &QueryOpts) -> Res<QueryResult> {
+    pub fn instant(
+        &self,
+        storage: &dyn Storage,
+        query: &str,
+        t_ms: i64,
+        opts: &QueryOpts,
+    ) -> Res<QueryResult> {
         let expr = parse(query)?;
         let sh = RefCell::new(Shared::new(query, t_ms, t_ms, opts));
         let ev = Ev::new(storage, &sh, t_ms, t_ms, 1, opts);
@@ -161,7 +170,10 @@ impl Engine {
             });
         }
         let vt = expr.value_type();
-        if !matches!(vt, promql_parser::parser::value::ValueType::Scalar | promql_parser::parser::value::ValueType::Vector) {
+        if !matches!(
+            vt,
+            promql_parser::parser::value::ValueType::Scalar | promql_parser::parser::value::ValueType::Vector
+        ) {
             let name = match vt {
                 promql_parser::parser::value::ValueType::Matrix => "range vector",
                 _ => "string",
@@ -179,7 +191,11 @@ impl Engine {
         match val {
             Val::Scalar(v) => out.push(RangeSeries {
                 labels: Labels::new(),
-                samples: v.iter().enumerate().map(|(i, v)| Sample { t: ev.ts(i), v: *v }).collect(),
+                samples: v
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Sample { t: ev.ts(i), v: *v })
+                    .collect(),
             }),
             Val::Vector(series) => {
                 for s in finish_names(series)? {
@@ -504,8 +520,16 @@ impl<'a> Ev<'a> {
             start,
             end,
             step: step.max(1),
-            lookback: if opts.lookback_delta_ms > 0 { opts.lookback_delta_ms } else { 5 * 60 * 1000 },
-            sub_step: if opts.default_subquery_step_ms > 0 { opts.default_subquery_step_ms } else { 60_000 },
+            lookback: if opts.lookback_delta_ms > 0 {
+                opts.lookback_delta_ms
+            } else {
+                5 * 60 * 1000
+            },
+            sub_step: if opts.default_subquery_step_ms > 0 {
+                opts.default_subquery_step_ms
+            } else {
+                60_000
+            },
         }
     }
 
@@ -638,7 +662,11 @@ impl<'a> Ev<'a> {
                 let range = sq.range.as_millis() as i64;
                 let inner = self.eval_subquery_inner(sq, ref_t, ref_t)?;
                 for s in inner {
-                    let pts: Vec<Pt> = s.pts.into_iter().filter(|p| p.t > ref_t - range && p.t <= ref_t).collect();
+                    let pts: Vec<Pt> = s
+                        .pts
+                        .into_iter()
+                        .filter(|p| p.t > ref_t - range && p.t <= ref_t)
+                        .collect();
                     if !pts.is_empty() {
                         out.push(Ser {
                             labels: s.labels,
@@ -678,10 +706,12 @@ impl<'a> Ev<'a> {
                     PMatchOp::Re(_) => MatchOp::Regex,
                     PMatchOp::NotRe(_) => MatchOp::NotRegex,
                 };
-                out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| Error::Parse {
-                    message: e.to_string(),
-                    position: None,
-                })?);
+                out.push(
+                    Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| Error::Parse {
+                        message: e.to_string(),
+                        position: None,
+                    })?,
+                );
             }
             Ok(out)
         };
@@ -829,7 +859,14 @@ impl<'a> Ev<'a> {
             Val::Vector(v) => Ok(v),
             Val::Scalar(v) => Ok(vec![Ser {
                 labels: Labels::new(),
-                pts: v.iter().enumerate().map(|(i, x)| Pt { t: child.ts(i), v: *x }).collect(),
+                pts: v
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| Pt {
+                        t: child.ts(i),
+                        v: *x,
+                    })
+                    .collect(),
                 drop_name: false,
             }]),
             _ => exec_err("subquery is only allowed on instant vector or scalar expressions"),
@@ -860,8 +897,11 @@ impl<'a> Ev<'a> {
                         index: idx,
                     };
                     idx += 1;
-                    let pts: Vec<Pt> =
-                        samples.iter().filter(|s| !is_stale_nan(s.v)).map(|s| Pt { t: s.t, v: s.v }).collect();
+                    let pts: Vec<Pt> = samples
+                        .iter()
+                        .filter(|s| !is_stale_nan(s.v))
+                        .map(|s| Pt { t: s.t, v: s.v })
+                        .collect();
                     self.slide(&info, &pts, &refs, range, &mut f)
                 })
             }
@@ -939,18 +979,37 @@ impl<'a> Ev<'a> {
                 let mut out = Vec::with_capacity(l.len());
                 for (a, c) in l.iter().zip(r.iter()) {
                     let (v, keep) = scalar_op(op, *a, *c)?;
-                    out.push(if op_is_comparison(op) { if keep { 1.0 } else { 0.0 } } else { v });
+                    out.push(if op_is_comparison(op) {
+                        if keep {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        v
+                    });
                 }
                 Ok(Val::Scalar(out))
             }
-            (Val::Vector(l), Val::Scalar(r)) => Ok(Val::Vector(self.vector_scalar(op, l, &r, false, return_bool)?)),
-            (Val::Scalar(l), Val::Vector(r)) => Ok(Val::Vector(self.vector_scalar(op, r, &l, true, return_bool)?)),
+            (Val::Vector(l), Val::Scalar(r)) => {
+                Ok(Val::Vector(self.vector_scalar(op, l, &r, false, return_bool)?))
+            }
+            (Val::Scalar(l), Val::Vector(r)) => {
+                Ok(Val::Vector(self.vector_scalar(op, r, &l, true, return_bool)?))
+            }
             (Val::Vector(l), Val::Vector(r)) => Ok(Val::Vector(self.vector_vector(b, op, l, r)?)),
             _ => exec_err("binary expression must contain only scalar and instant vector types"),
         }
     }
 
-    fn vector_scalar(&self, op: TokenId, vec: Vec<Ser>, sc: &[f64], swap: bool, return_bool: bool) -> Res<Vec<Ser>> {
+    fn vector_scalar(
+        &self,
+        op: TokenId,
+        vec: Vec<Ser>,
+        sc: &[f64],
+        swap: bool,
+        return_bool: bool,
+    ) -> Res<Vec<Ser>> {
         let cmp = op_is_comparison(op);
         let mut out = Vec::with_capacity(vec.len());
         for mut s in vec {
@@ -984,7 +1043,9 @@ impl<'a> Ev<'a> {
 
     fn vector_vector(&self, b: &BinaryExpr, op: TokenId, lhs: Vec<Ser>, rhs: Vec<Ser>) -> Res<Vec<Ser>> {
         let modifier = b.modifier.as_ref();
-        let card = modifier.map(|m| m.card.clone()).unwrap_or(VectorMatchCardinality::OneToOne);
+        let card = modifier
+            .map(|m| m.card.clone())
+            .unwrap_or(VectorMatchCardinality::OneToOne);
         let matching = modifier.and_then(|m| m.matching.clone());
         let return_bool = b.return_bool();
         let (on, match_names): (bool, Vec<String>) = match &matching {
@@ -1064,7 +1125,11 @@ impl<'a> Ev<'a> {
             _ => Vec::new(),
         };
         let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
-        let (ls, rs, lsg, rsg) = if one_to_many { (&rhs, &lhs, &rsig, &lsig) } else { (&lhs, &rhs, &lsig, &rsig) };
+        let (ls, rs, lsg, rsg) = if one_to_many {
+            (&rhs, &lhs, &rsig, &lsig)
+        } else {
+            (&lhs, &rhs, &lsig, &rsig)
+        };
         let (mut lcur, mut rcur) = if one_to_many { (rc, lc) } else { (lc, rc) };
         let drop_by_op = op_drops_name(op);
         let mut out = Out::default();
@@ -1072,6 +1137,11 @@ impl<'a> Ev<'a> {
         let mut metric_cache: HashMap<(usize, usize), Labels> = HashMap::new();
         let mut right_at = vec![(u32::MAX, 0usize, 0.0f64); nsig];
         let mut matched = vec![u32::MAX; nsig];
+        let mut right_matched = vec![u32::MAX; nsig];
+        // Fill values (experimental `fill`, `fill_left`, `fill_right`), applied
+        // after the sides are swapped for `group_right`.
+        let fills = modifier.map(|m| m.fill_values.clone()).unwrap_or_default();
+        let (fill_ls, fill_rs) = (fills.lhs, fills.rhs);
         for i in 0..n {
             self.check_deadline()?;
             let t = self.ts(i);
@@ -1097,10 +1167,22 @@ impl<'a> Ev<'a> {
             for j in 0..ls.len() {
                 let Some(lv) = lcur.at(ls, j, t) else { continue };
                 let sg = lsg[j] as usize;
-                if right_at[sg].0 != stamp {
+                let (rj, rv) = if right_at[sg].0 == stamp {
+                    if one_to_one {
+                        if matched[sg] == stamp {
+                            return exec_err(
+                                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                            );
+                        }
+                        matched[sg] = stamp;
+                    }
+                    right_matched[sg] = stamp;
+                    (Some(right_at[sg].1), right_at[sg].2)
+                } else if let Some(f) = fill_rs {
+                    (None, f)
+                } else {
                     continue;
-                }
-                let (rj, rv) = (right_at[sg].1, right_at[sg].2);
+                };
                 let (fl, fr) = if one_to_many { (rv, lv) } else { (lv, rv) };
                 let (mut v, mut keep) = scalar_op(op, fl, fr)?;
                 if return_bool {
@@ -1110,25 +1192,55 @@ impl<'a> Ev<'a> {
                 if !keep {
                     continue;
                 }
-                if one_to_one {
-                    if matched[sg] == stamp {
-                        return exec_err(
-                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                        );
-                    }
-                    matched[sg] = stamp;
-                }
-                let metric = metric_cache
-                    .entry((j, rj))
-                    .or_insert_with(|| {
-                        result_metric(&ls[j].labels, &rs[rj].labels, one_to_one, on, &match_names, &include)
-                    })
-                    .clone();
+                let metric = match rj {
+                    Some(rj) => metric_cache
+                        .entry((j, rj))
+                        .or_insert_with(|| {
+                            result_metric(
+                                &ls[j].labels,
+                                &rs[rj].labels,
+                                one_to_one,
+                                on,
+                                &match_names,
+                                &include,
+                            )
+                        })
+                        .clone(),
+                    None => result_metric(
+                        &ls[j].labels,
+                        &Labels::new(),
+                        one_to_one,
+                        on,
+                        &match_names,
+                        &include,
+                    ),
+                };
                 if !one_to_one && inserted.insert(metric.clone(), ()).is_some() {
-                    return exec_err("multiple matches for labels: grouping labels must ensure unique matches");
+                    return exec_err(
+                        "multiple matches for labels: grouping labels must ensure unique matches",
+                    );
                 }
                 let drop = drop_by_op || return_bool || ls[j].drop_name;
                 out.push(metric, drop, t, v)?;
+            }
+            // `fill` for the other side: "one"-side samples nothing matched.
+            if let Some(f) = fill_ls {
+                for (sg, &(st, rj, rv)) in right_at.iter().enumerate() {
+                    if st != stamp || right_matched[sg] == stamp {
+                        continue;
+                    }
+                    let (fl, fr) = if one_to_many { (rv, f) } else { (f, rv) };
+                    let (mut v, mut keep) = scalar_op(op, fl, fr)?;
+                    if return_bool {
+                        v = if keep { 1.0 } else { 0.0 };
+                        keep = true;
+                    }
+                    if !keep {
+                        continue;
+                    }
+                    let metric = match_labels(&rs[rj].labels, on, &match_names);
+                    out.push(metric, drop_by_op || return_bool, t, v)?;
+                }
             }
         }
         Ok(out.series)

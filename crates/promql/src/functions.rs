@@ -8,8 +8,8 @@
 
 use crate::aggregate::{kahan_inc, quantile, AvgAcc};
 use crate::engine::{
-    exec_err, go_max, go_min, unwrap_parens, without_name, Cursor, Error, Ev, Out, Pt, Res, Ser, SeriesInfo, Val,
-    Window,
+    exec_err, go_max, go_min, unwrap_parens, without_name, Cursor, Error, Ev, Out, Pt, Res, Ser, SeriesInfo,
+    Val, Window,
 };
 use promql_parser::parser::{Call, Expr};
 use sightline_model::{Labels, METRIC_NAME};
@@ -158,7 +158,11 @@ pub(crate) fn eval_call(ev: &Ev, c: &Call) -> Res<Val> {
             let v = scalar_arg(ev, &args[0])?;
             Ok(Val::Vector(vec![Ser {
                 labels: Labels::new(),
-                pts: v.iter().enumerate().map(|(i, v)| Pt { t: ev.ts(i), v: *v }).collect(),
+                pts: v
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Pt { t: ev.ts(i), v: *v })
+                    .collect(),
                 drop_name: false,
             }]))
         }
@@ -176,7 +180,11 @@ pub(crate) fn eval_call(ev: &Ev, c: &Call) -> Res<Val> {
                         found = Some(v);
                     }
                 }
-                out.push(if count == 1 { found.unwrap_or(f64::NAN) } else { f64::NAN });
+                out.push(if count == 1 {
+                    found.unwrap_or(f64::NAN)
+                } else {
+                    f64::NAN
+                });
             }
             Ok(Val::Scalar(out))
         }
@@ -234,7 +242,12 @@ pub(crate) fn eval_call(ev: &Ev, c: &Call) -> Res<Val> {
                 Some(a) => vector_arg(ev, a)?,
                 None => vec![Ser {
                     labels: Labels::new(),
-                    pts: (0..n).map(|i| Pt { t: ev.ts(i), v: ev.ts(i) as f64 / 1000.0 }).collect(),
+                    pts: (0..n)
+                        .map(|i| Pt {
+                            t: ev.ts(i),
+                            v: ev.ts(i) as f64 / 1000.0,
+                        })
+                        .collect(),
                     drop_name: false,
                 }],
             };
@@ -251,7 +264,10 @@ pub(crate) fn eval_call(ev: &Ev, c: &Call) -> Res<Val> {
                     has[step_of(ev, p.t)] = true;
                 }
             }
-            let pts: Vec<Pt> = (0..n).filter(|i| !has[*i]).map(|i| Pt { t: ev.ts(i), v: 1.0 }).collect();
+            let pts: Vec<Pt> = (0..n)
+                .filter(|i| !has[*i])
+                .map(|i| Pt { t: ev.ts(i), v: 1.0 })
+                .collect();
             absent_result(&args[0], pts)
         }
         "absent_over_time" => {
@@ -262,12 +278,20 @@ pub(crate) fn eval_call(ev: &Ev, c: &Call) -> Res<Val> {
                 }
                 Ok(())
             })?;
-            let pts: Vec<Pt> = (0..n).filter(|i| !has[*i]).map(|i| Pt { t: ev.ts(i), v: 1.0 }).collect();
+            let pts: Vec<Pt> = (0..n)
+                .filter(|i| !has[*i])
+                .map(|i| Pt { t: ev.ts(i), v: 1.0 })
+                .collect();
             absent_result(&args[0], pts)
         }
         "histogram_quantile" => histogram_quantile(ev, c),
-        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar"
-        | "histogram_fraction" | "histogram_quantiles" => {
+        "histogram_count"
+        | "histogram_sum"
+        | "histogram_avg"
+        | "histogram_stddev"
+        | "histogram_stdvar"
+        | "histogram_fraction"
+        | "histogram_quantiles" => {
             // Native histograms only: float series have none.
             for a in args.iter() {
                 ev.eval(a)?;
@@ -326,7 +350,10 @@ fn eval_range_call(ev: &Ev, c: &Call) -> Res<Val> {
                 if pos_needed && warned_series != info.index && !w.pts.is_empty() && !info.drop_name {
                     warned_series = info.index;
                     if let Some(mn) = info.labels.metric_name() {
-                        if !["_total", "_sum", "_count", "_bucket"].iter().any(|s| mn.ends_with(s)) {
+                        if !["_total", "_sum", "_count", "_bucket"]
+                            .iter()
+                            .any(|s| mn.ends_with(s))
+                        {
                             let pos = arg_position(ev, c, 0);
                             ev.info(format!(
                                 "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?} ({pos})"
@@ -506,10 +533,16 @@ fn eval_range_call(ev: &Ev, c: &Call) -> Res<Val> {
             let tf = scalar_arg(ev, &args[2])?;
             for i in 0..n {
                 if !(sf[i] > 0.0 && sf[i] < 1.0) {
-                    return exec_err(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {:.6}", sf[i]));
+                    return exec_err(format!(
+                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {:.6}",
+                        sf[i]
+                    ));
                 }
                 if !(tf[i] > 0.0 && tf[i] < 1.0) {
-                    return exec_err(format!("invalid trend factor. Expected: 0 < tf < 1, got: {:.6}", tf[i]));
+                    return exec_err(format!(
+                        "invalid trend factor. Expected: 0 < tf < 1, got: {:.6}",
+                        tf[i]
+                    ));
                 }
             }
             range_fn(ev, m, false, |_, w| {
@@ -537,7 +570,9 @@ fn eval_range_call(ev: &Ev, c: &Call) -> Res<Val> {
 }
 
 fn over_time(ev: &Ev, m: &Expr, keep_name: bool, f: impl Fn(&[Pt]) -> f64) -> Res<Val> {
-    range_fn(ev, m, keep_name, |_, w| Ok(if w.pts.is_empty() { None } else { Some(f(w.pts)) }))
+    range_fn(ev, m, keep_name, |_, w| {
+        Ok(if w.pts.is_empty() { None } else { Some(f(w.pts)) })
+    })
 }
 
 /// `rate`/`increase`/`delta` with Prometheus's extrapolation to the window edges.
@@ -670,7 +705,9 @@ fn label_replace(ev: &Ev, c: &Call) -> Res<Val> {
     let re = regex::Regex::new(&format!("^(?s:{re_s})$"))
         .map_err(|e| Error::Execution(format!("invalid regular expression in label_replace(): {e}")))?;
     if !valid_label_name(&dst) {
-        return exec_err(format!("invalid destination label name in label_replace(): {dst}"));
+        return exec_err(format!(
+            "invalid destination label name in label_replace(): {dst}"
+        ));
     }
     let mut out = Out::default();
     for s in input {
@@ -923,7 +960,7 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
 }
 
 /// Prometheus's bucket interpolation; returns (quantile, forced monotonic).
-fn bucket_quantile(q: f64, b: &mut Vec<(f64, f64)>) -> (f64, bool) {
+fn bucket_quantile(q: f64, b: &mut [(f64, f64)]) -> (f64, bool) {
     if q.is_nan() {
         return (f64::NAN, false);
     }

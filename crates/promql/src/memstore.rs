@@ -95,7 +95,10 @@ impl Appender for MemAppender<'_> {
     fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
         let labels = {
             let g = self.store.inner.read().unwrap_or_else(|e| e.into_inner());
-            g.refs.get(series.0 as usize).cloned().ok_or(AppendError::UnknownSeriesRef)?
+            g.refs
+                .get(series.0 as usize)
+                .cloned()
+                .ok_or(AppendError::UnknownSeriesRef)?
         };
         self.pending.push((labels, t, v));
         Ok(())
@@ -143,7 +146,9 @@ impl SampleIterator for VecIter {
 }
 
 fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
-    matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+    matchers
+        .iter()
+        .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
 }
 
 impl Querier for MemQuerier<'_> {
@@ -203,7 +208,11 @@ impl Storage for MemStorage {
     }
 
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
-        Ok(Box::new(MemQuerier { store: self, mint, maxt }))
+        Ok(Box::new(MemQuerier {
+            store: self,
+            mint,
+            maxt,
+        }))
     }
 }
 
@@ -235,8 +244,18 @@ mod tests {
     fn select_sorted_with_matcher_semantics_and_range() {
         let st = MemStorage::new();
         let mut app = st.appender();
-        app.append(&[LabelRef::new("__name__", "m"), LabelRef::new("job", "b")], 10, 1.0).unwrap();
-        app.append(&[LabelRef::new("__name__", "m"), LabelRef::new("job", "a")], 10, 2.0).unwrap();
+        app.append(
+            &[LabelRef::new("__name__", "m"), LabelRef::new("job", "b")],
+            10,
+            1.0,
+        )
+        .unwrap();
+        app.append(
+            &[LabelRef::new("__name__", "m"), LabelRef::new("job", "a")],
+            10,
+            2.0,
+        )
+        .unwrap();
         let r = app.append(&[LabelRef::new("__name__", "m")], 5, 3.0).unwrap();
         app.append_ref(r, 20, 4.0).unwrap();
         app.commit().unwrap();
@@ -270,7 +289,14 @@ mod tests {
         st.add(&l, 30, 99.0);
         let q = st.querier(0, 1000).unwrap();
         let mut s = q
-            .select(&[Matcher::equal("__name__", "x")], &SelectHints { start: 0, end: 1000, ..Default::default() })
+            .select(
+                &[Matcher::equal("__name__", "x")],
+                &SelectHints {
+                    start: 0,
+                    end: 1000,
+                    ..Default::default()
+                },
+            )
             .unwrap()
             .next()
             .unwrap()

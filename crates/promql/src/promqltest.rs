@@ -115,7 +115,10 @@ impl Summary {
 pub fn run_files(paths: &[PathBuf], known_gaps: &KnownGaps, out: &mut dyn Write) -> Summary {
     let mut sum = Summary::default();
     for p in paths {
-        let name = p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let fs = match std::fs::read_to_string(p) {
             Ok(text) => run_script(&name, &text, known_gaps, out),
             Err(e) => {
@@ -197,7 +200,11 @@ pub fn run_script(name: &str, text: &str, gaps: &KnownGaps, out: &mut dyn Write)
                     let _ = writeln!(out, "{name}:{line}: known gap ({reason}): {expr}");
                 }
                 None => {
-                    let _ = writeln!(out, "{name}:{line}: FAIL: {expr}\n    {}", msg.replace('\n', "\n    "));
+                    let _ = writeln!(
+                        out,
+                        "{name}:{line}: FAIL: {expr}\n    {}",
+                        msg.replace('\n', "\n    ")
+                    );
                 }
             }
         }
@@ -238,7 +245,7 @@ pub fn run_script(name: &str, text: &str, gaps: &KnownGaps, out: &mut dyn Write)
             _ if cmd.starts_with("eval") => {
                 let mut body = Vec::new();
                 i += 1;
-                while i < lines.len() && !lines[i].trim().is_empty() {
+                while i < lines.len() && !lines[i].trim().is_empty() && !starts_command(lines[i]) {
                     body.push((i + 1, lines[i].trim()));
                     i += 1;
                 }
@@ -255,6 +262,12 @@ pub fn run_script(name: &str, text: &str, gaps: &KnownGaps, out: &mut dyn Write)
         }
     }
     fs
+}
+
+/// A line that starts a new command even without a blank line before it.
+fn starts_command(line: &str) -> bool {
+    let first = line.split_whitespace().next().unwrap_or("");
+    first.starts_with("eval") || matches!(first, "load" | "load_with_nhcb" | "clear")
 }
 
 fn test_opts() -> QueryOpts {
@@ -409,7 +422,9 @@ fn parse_labels(sel: &str) -> Result<Labels, String> {
         pairs.push(("__name__".into(), name.to_string()));
     }
     if let Some(body) = body {
-        let body = body.strip_suffix('}').ok_or_else(|| format!("missing '}}' in {sel:?}"))?;
+        let body = body
+            .strip_suffix('}')
+            .ok_or_else(|| format!("missing '}}' in {sel:?}"))?;
         let mut rest = body.trim();
         while !rest.is_empty() {
             // Label name: identifier or quoted string.
@@ -431,7 +446,10 @@ fn parse_labels(sel: &str) -> Result<Labels, String> {
                 lname = rest[..end].to_string();
                 rest = rest[end..].trim_start();
             }
-            rest = rest.strip_prefix('=').ok_or_else(|| format!("expected '=' in {sel:?}"))?.trim_start();
+            rest = rest
+                .strip_prefix('=')
+                .ok_or_else(|| format!("expected '=' in {sel:?}"))?
+                .trim_start();
             let (v, n) = unquote(rest)?;
             rest = rest[n..].trim_start();
             rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
@@ -552,7 +570,11 @@ fn parse_eval(cmd: &str, rest: &str, line: usize, body: &[(usize, &str)]) -> Res
     }
     let rest = rest.trim();
     if let Some(r) = rest.strip_prefix("instant") {
-        let r = r.trim_start().strip_prefix("at").ok_or("expected 'at'")?.trim_start();
+        let r = r
+            .trim_start()
+            .strip_prefix("at")
+            .ok_or("expected 'at'")?
+            .trim_start();
         let (t, expr) = r.split_once(char::is_whitespace).ok_or("missing expression")?;
         ev.at = parse_time(t).ok_or_else(|| format!("bad time {t:?}"))?;
         ev.expr = expr.trim().to_string();
@@ -733,11 +755,14 @@ fn run_eval(engine: &Engine, store: &MemStorage, ev: &EvalCmd) -> Result<(), Str
             Value::Vector(
                 m.into_iter()
                     .filter_map(|s| {
-                        s.samples.iter().find(|p| p.t == t).map(|p| crate::value::InstantSample {
-                            labels: s.labels.clone(),
-                            t,
-                            v: p.v,
-                        })
+                        s.samples
+                            .iter()
+                            .find(|p| p.t == t)
+                            .map(|p| crate::value::InstantSample {
+                                labels: s.labels.clone(),
+                                t,
+                                v: p.v,
+                            })
                     })
                     .collect(),
             )
@@ -774,8 +799,22 @@ fn check_annotations(ev: &EvalCmd, res: &QueryResult) -> Result<(), String> {
         }
         Ok(())
     };
-    check("warn", ev.warn, ev.no_warn, &ev.warn_msg, &ev.warn_regex, &res.warnings)?;
-    check("info", ev.info, ev.no_info, &ev.info_msg, &ev.info_regex, &res.infos)
+    check(
+        "warn",
+        ev.warn,
+        ev.no_warn,
+        &ev.warn_msg,
+        &ev.warn_regex,
+        &res.warnings,
+    )?;
+    check(
+        "info",
+        ev.info,
+        ev.no_info,
+        &ev.info_msg,
+        &ev.info_regex,
+        &res.infos,
+    )
 }
 
 fn describe(v: &Value) -> String {
@@ -792,8 +831,11 @@ fn describe(v: &Value) -> String {
         Value::Matrix(m) => {
             let mut out = format!("matrix with {} series", m.len());
             for x in m.iter().take(20) {
-                let pts: Vec<String> =
-                    x.samples.iter().map(|p| format!("{}@{}", format_float(p.v), p.t as f64 / 1000.0)).collect();
+                let pts: Vec<String> = x
+                    .samples
+                    .iter()
+                    .map(|p| format!("{}@{}", format_float(p.v), p.t as f64 / 1000.0))
+                    .collect();
                 out.push_str(&format!("\n  {} {}", x.labels, pts.join(" ")));
             }
             out
@@ -824,7 +866,13 @@ fn expected_desc(ev: &EvalCmd) -> String {
 }
 
 fn compare(ev: &EvalCmd, got: &Value, is_range: bool) -> Result<(), String> {
-    let mismatch = |why: String| Err(format!("{why}\n  expected: {}\n  got: {}", expected_desc(ev), describe(got)));
+    let mismatch = |why: String| {
+        Err(format!(
+            "{why}\n  expected: {}\n  got: {}",
+            expected_desc(ev),
+            describe(got)
+        ))
+    };
     if ev.series.iter().any(|(_, v)| matches!(v, ExpVal::Unsupported)) {
         return mismatch("expected native histogram values, which cannot be stored".into());
     }
@@ -859,7 +907,10 @@ fn compare(ev: &EvalCmd, got: &Value, is_range: bool) -> Result<(), String> {
                 .filter_map(|(k, x)| x.map(|x| (start + k as i64 * step, x)))
                 .collect();
             if want.len() != s.samples.len()
-                || !want.iter().zip(&s.samples).all(|(w, g)| w.0 == g.t && float_eq(w.1, g.v))
+                || !want
+                    .iter()
+                    .zip(&s.samples)
+                    .all(|(w, g)| w.0 == g.t && float_eq(w.1, g.v))
             {
                 return mismatch(format!("points differ for {labels}"));
             }
@@ -874,7 +925,9 @@ fn compare(ev: &EvalCmd, got: &Value, is_range: bool) -> Result<(), String> {
             for (k, (labels, v)) in ev.series.iter().enumerate() {
                 let ExpVal::Floats(seq) = v else { continue };
                 if seq.len() != 1 || seq[0].is_none() {
-                    return mismatch(format!("expected exactly one value for {labels} in an instant eval"));
+                    return mismatch(format!(
+                        "expected exactly one value for {labels} in an instant eval"
+                    ));
                 }
                 let want = seq[0].unwrap_or(f64::NAN);
                 let found = if ev.ordered {
@@ -903,8 +956,14 @@ mod tests {
     #[test]
     fn value_notation() {
         let v = parse_values("1+2x3 _ stale 5x1 -1-1x2 _x2 1e3").unwrap().unwrap();
-        let f: Vec<String> = v.iter().map(|x| x.map(|x| format_float(x)).unwrap_or("_".into())).collect();
-        assert_eq!(f, vec!["1", "3", "5", "7", "_", "NaN", "5", "5", "-1", "-2", "-3", "_", "_", "1000"]);
+        let f: Vec<String> = v
+            .iter()
+            .map(|x| x.map(format_float).unwrap_or("_".into()))
+            .collect();
+        assert_eq!(
+            f,
+            vec!["1", "3", "5", "7", "_", "NaN", "5", "5", "-1", "-2", "-3", "_", "_", "1000"]
+        );
         assert!(is_stale_nan(v[5].unwrap()));
         assert!(parse_values("{{schema:0 sum:1}}").unwrap().is_none());
     }
@@ -919,7 +978,10 @@ mod tests {
         let l = parse_labels(r#"{"my.metric", "a.b"="c"}"#).unwrap();
         assert_eq!(l.get("__name__"), Some("my.metric"));
         assert_eq!(l.get("a.b"), Some("c"));
-        assert_eq!(split_selector(r#"m{a="} "} 1 2"#).unwrap(), (r#"m{a="} "}"#, "1 2"));
+        assert_eq!(
+            split_selector(r#"m{a="} "} 1 2"#).unwrap(),
+            (r#"m{a="} "}"#, "1 2")
+        );
     }
 
     #[test]
@@ -927,7 +989,12 @@ mod tests {
         let script = "load 1m\n  m{a=\"1\"} 0+1x5\n\neval instant at 2m m\n  m{a=\"1\"} 2\n\neval instant at 2m m\n  m{a=\"1\"} 3\n\neval range from 0 to 2m step 1m m * 2\n  {a=\"1\"} 0 2 4\n";
         let mut out = Vec::new();
         let fs = run_script("x.test", script, &KnownGaps::empty(), &mut out);
-        assert_eq!((fs.passed, fs.failed), (2, 1), "{}", String::from_utf8_lossy(&out));
+        assert_eq!(
+            (fs.passed, fs.failed),
+            (2, 1),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
         let gaps = KnownGaps::parse("x.test:7 demo\n").unwrap();
         let fs = run_script("x.test", script, &gaps, &mut Vec::new());
         assert_eq!(fs.known_gaps, 1);

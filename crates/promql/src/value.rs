@@ -93,15 +93,20 @@ pub fn to_prometheus_json(v: &Value) -> Json {
         Value::Vector(samples) => Json::Array(
             samples
                 .iter()
-                .map(|s| json!({"metric": labels_json(&s.labels), "value": [ts_json(s.t), format_float(s.v)]}))
+                .map(
+                    |s| json!({"metric": labels_json(&s.labels), "value": [ts_json(s.t), format_float(s.v)]}),
+                )
                 .collect(),
         ),
         Value::Matrix(series) => Json::Array(
             series
                 .iter()
                 .map(|s| {
-                    let values: Vec<Json> =
-                        s.samples.iter().map(|p| json!([ts_json(p.t), format_float(p.v)])).collect();
+                    let values: Vec<Json> = s
+                        .samples
+                        .iter()
+                        .map(|p| json!([ts_json(p.t), format_float(p.v)]))
+                        .collect();
                     json!({"metric": labels_json(&s.labels), "values": values})
                 })
                 .collect(),
@@ -128,7 +133,13 @@ mod tests {
         );
         let m = Value::Matrix(vec![RangeSeries {
             labels: l,
-            samples: vec![Sample { t: 2000, v: f64::NAN }, Sample { t: 3000, v: f64::INFINITY }],
+            samples: vec![
+                Sample { t: 2000, v: f64::NAN },
+                Sample {
+                    t: 3000,
+                    v: f64::INFINITY,
+                },
+            ],
         }]);
         assert_eq!(
             to_prometheus_json(&m)["result"][0]["values"],
@@ -139,7 +150,10 @@ mod tests {
             json!({"resultType":"scalar","result":[0,"-0.5"]})
         );
         assert_eq!(
-            to_prometheus_json(&Value::String { t: 1000, v: "x".into() }),
+            to_prometheus_json(&Value::String {
+                t: 1000,
+                v: "x".into()
+            }),
             json!({"resultType":"string","result":[1,"x"]})
         );
         assert_eq!(format_float(1e21), "1000000000000000000000");
