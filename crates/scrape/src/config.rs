@@ -2,15 +2,11 @@
 //! (intervals inherited, defaults applied, relabel rules compiled), so the
 //! loops never look at the config file's types.
 
-use sightline_model::{Labels, LabelsBuilder};
+use sightline_model::Labels;
+use sightline_relabel::Relabeler;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// One compiled relabeling step over a label builder; `false` drops the
-/// target or series.
-pub type RelabelFn = Arc<dyn Fn(&mut LabelsBuilder) -> bool + Send + Sync>;
 
 /// A secret given inline or read from a file at every use (Prometheus
 /// re-reads `*_file` credentials on each request, so rotation needs no reload).
@@ -107,8 +103,10 @@ pub struct PoolConfig {
     /// Uncompressed body bytes (0 = unlimited).
     pub body_size_limit: u64,
     pub http: HttpSettings,
-    pub relabel: Vec<RelabelFn>,
-    pub metric_relabel: Vec<RelabelFn>,
+    /// `relabel_configs`, applied to targets.
+    pub relabel: Vec<Relabeler>,
+    /// `metric_relabel_configs`, applied to scraped series.
+    pub metric_relabel: Vec<Relabeler>,
     pub static_groups: Vec<TargetGroup>,
     pub file_sd: Vec<FileSdSettings>,
     /// How often file_sd checks file modification times (Sightline's

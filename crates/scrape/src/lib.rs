@@ -28,6 +28,6 @@ pub mod scrape_loop;
 pub mod target;
 pub mod util;
 
-pub use config::{FileSdSettings, HttpSettings, PoolConfig, RelabelFn, Secret, TargetGroup, TlsSettings};
+pub use config::{FileSdSettings, HttpSettings, PoolConfig, Secret, TargetGroup, TlsSettings};
 pub use error::ScrapeError;
 pub use manager::ScrapeManager;

@@ -403,10 +403,8 @@ impl LoopState {
             b.set(n.as_ref(), v.as_ref());
         }
         merge_target_labels(&mut b, &ctx.target.public, cfg.honor_labels);
-        for rule in &cfg.metric_relabel {
-            if !rule(&mut b) {
-                return Ok(Outcome::Dropped);
-            }
+        if !sightline_relabel::process(&mut b, &cfg.metric_relabel) {
+            return Ok(Outcome::Dropped);
         }
         let labels = b.build();
         if labels.is_empty() {

@@ -135,10 +135,8 @@ pub fn populate(group: &TargetGroup, target: &Labels, cfg: &PoolConfig) -> Popul
     }
     let discovered = b.clone().build();
 
-    for rule in &cfg.relabel {
-        if !rule(&mut b) {
-            return Populated::Dropped(discovered, None);
-        }
+    if !sightline_relabel::process(&mut b, &cfg.relabel) {
+        return Populated::Dropped(discovered, None);
     }
     if b.get(ADDRESS).is_none() {
         return Populated::Dropped(discovered, Some("no address".into()));
@@ -264,7 +262,6 @@ pub fn address_target(address: &str) -> Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn group(addrs: &[&str], labels: &[(&str, &str)]) -> TargetGroup {
         TargetGroup {
@@ -320,37 +317,31 @@ mod tests {
 
     #[test]
     fn relabel_can_drop_rewrite_and_change_interval() {
+        let rules = |y: &str| serde_yaml::from_str::<Vec<sightline_relabel::Relabeler>>(y).unwrap();
         let mut cfg = PoolConfig::new("j");
-        cfg.relabel = vec![Arc::new(|b: &mut LabelsBuilder| b.get(ADDRESS) != Some("drop:1"))];
+        cfg.relabel = rules("- {source_labels: [__address__], regex: 'drop:1', action: drop}");
         let g = group(&["keep:1", "drop:1"], &[]);
         assert!(matches!(
             populate(&g, &g.targets[1], &cfg),
             Populated::Dropped(_, None)
         ));
-        cfg.relabel = vec![Arc::new(|b: &mut LabelsBuilder| {
-            b.set(SCRAPE_INTERVAL, "30s");
-            b.set("__param_target", "x y");
-            b.set(METRICS_PATH, "/probe");
-            b.set("__meta_foo", "bar");
-            true
-        })];
+        cfg.relabel = rules(
+            "- {target_label: __scrape_interval__, replacement: 30s}\n\
+             - {target_label: __param_target, replacement: 'x y'}\n\
+             - {target_label: __metrics_path__, replacement: /probe}\n\
+             - {target_label: __meta_foo, replacement: bar}",
+        );
         let t = active(populate(&g, &g.targets[0], &cfg));
         assert_eq!(t.interval, Duration::from_secs(30));
         assert_eq!(t.url, "http://keep:1/probe?target=x+y");
         assert!(t.labels.get("__meta_foo").is_none());
         assert!(t.discovered.get("__meta_foo").is_none());
-        cfg.relabel = vec![Arc::new(|b: &mut LabelsBuilder| {
-            b.del(ADDRESS);
-            true
-        })];
+        cfg.relabel = rules("- {action: labeldrop, regex: __address__}");
         assert!(matches!(
             populate(&g, &g.targets[0], &cfg),
             Populated::Dropped(_, Some(_))
         ));
-        cfg.relabel = vec![Arc::new(|b: &mut LabelsBuilder| {
-            b.set(SCRAPE_TIMEOUT, "2m");
-            true
-        })];
+        cfg.relabel = rules("- {target_label: __scrape_timeout__, replacement: 2m}");
         assert!(matches!(
             populate(&g, &g.targets[0], &cfg),
             Populated::Dropped(_, Some(_))

@@ -5,7 +5,7 @@ mod common;
 
 use common::{wait_for, MemStore, Reply, TestServer};
 use prometheus_client::registry::Registry;
-use sightline_model::{is_stale_nan, Labels, LabelsBuilder};
+use sightline_model::{is_stale_nan, Labels};
 use sightline_scrape::discovery::static_groups;
 use sightline_scrape::{PoolConfig, ScrapeManager, Secret};
 use std::sync::atomic::Ordering;
@@ -19,6 +19,10 @@ fn pool(job: &str, addrs: &[&str]) -> PoolConfig {
     c.static_groups = static_groups([(addrs.iter().map(|s| s.to_string()).collect(), Labels::new())]);
     c.fingerprint = format!("{job}-{addrs:?}");
     c
+}
+
+fn rules(yaml: &str) -> Vec<sightline_relabel::Relabeler> {
+    serde_yaml::from_str(yaml).unwrap()
 }
 
 fn manager(store: &Arc<MemStore>) -> ScrapeManager {
@@ -259,9 +263,7 @@ async fn metric_relabel_drop_and_sample_limit() {
     let store = Arc::new(MemStore::default());
     let m = manager(&store);
     let mut c = pool("r", &[&srv.addr]);
-    c.metric_relabel = vec![Arc::new(|b: &mut LabelsBuilder| {
-        b.get("__name__") != Some("drop_me")
-    })];
+    c.metric_relabel = rules("- {source_labels: [__name__], regex: drop_me, action: drop}");
     let mut limited = pool("limited", &[&srv.addr]);
     limited.sample_limit = 2;
     m.apply_pools(vec![c, limited]);
@@ -418,9 +420,7 @@ async fn targets_json_has_prometheus_shape() {
     let m = manager(&store);
     let mut c = pool("shape", &[&srv.addr, "dropme:1"]);
     c.params = vec![("module".into(), vec!["m1".into()])];
-    c.relabel = vec![Arc::new(|b: &mut LabelsBuilder| {
-        b.get("__address__") != Some("dropme:1")
-    })];
+    c.relabel = rules("- {source_labels: [__address__], regex: 'dropme:1', action: drop}");
     m.apply_pools(vec![c]);
     wait_for("first scrape", || {
         m.targets_json(None, None)["activeTargets"][0]["health"] == "up"
