@@ -102,7 +102,7 @@ pub async fn fetch(
             .map_err(|_| ScrapeError::Credentials("credentials contain invalid header characters".into()))?;
         req = req.header(AUTHORIZATION, hv);
     }
-    let mut resp = req.send().await.map_err(map_reqwest)?;
+    let mut resp = req.send().await.map_err(|e| map_reqwest(e, url))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(ScrapeError::Status(format!(
@@ -118,7 +118,7 @@ pub async fn fetch(
         .unwrap_or_default()
         .to_string();
     let mut body = Vec::with_capacity(resp.content_length().map_or(8192, |n| n.min(16 << 20) as usize));
-    while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| map_reqwest(e, url))? {
         if body_limit > 0 && (body.len() + chunk.len()) as u64 > body_limit {
             return Err(ScrapeError::BodySizeLimit(body_limit));
         }
@@ -137,9 +137,9 @@ fn timeout_header(t: Duration) -> String {
     out
 }
 
-fn map_reqwest(e: reqwest::Error) -> ScrapeError {
+fn map_reqwest(e: reqwest::Error, url: &str) -> ScrapeError {
     if e.is_timeout() {
-        return ScrapeError::Timeout;
+        return ScrapeError::Timeout(url.to_string());
     }
     // The innermost cause is the informative part ("connection refused").
     let mut msg = e.to_string();

@@ -5,8 +5,8 @@ use thiserror::Error;
 /// A failed scrape (the whole scrape is discarded, `up` is 0).
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ScrapeError {
-    #[error("Get: context deadline exceeded")]
-    Timeout,
+    #[error("Get \"{0}\": context deadline exceeded")]
+    Timeout(String),
     #[error("{0}")]
     Http(String),
     #[error("{0}")]

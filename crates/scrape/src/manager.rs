@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     /// Loops being stopped (awaited by `stop`).
     stopping: Mutex<Vec<JoinHandle<Option<LoopState>>>>,
     generation: std::sync::atomic::AtomicU64,
+    /// Set by `stop`: later `apply_*` calls are ignored.
+    stopped: std::sync::atomic::AtomicBool,
     hostname: Option<String>,
 }
 
@@ -78,6 +80,7 @@ impl ScrapeManager {
                 pools: Mutex::new(BTreeMap::new()),
                 stopping: Mutex::new(Vec::new()),
                 generation: std::sync::atomic::AtomicU64::new(0),
+                stopped: std::sync::atomic::AtomicBool::new(false),
                 hostname,
             }),
         }
@@ -88,6 +91,10 @@ impl ScrapeManager {
     pub fn apply_pools(&self, configs: Vec<PoolConfig>) {
         let inner = &self.inner;
         let mut pools = inner.pools.lock();
+        if inner.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::warn!("scrape manager stopped; configuration ignored");
+            return;
+        }
         let wanted: HashSet<String> = configs.iter().map(|c| c.job_name.clone()).collect();
         let removed: Vec<String> = pools.keys().filter(|k| !wanted.contains(*k)).cloned().collect();
         for name in removed {
@@ -163,7 +170,13 @@ impl ScrapeManager {
 
     /// Stops every loop (writing staleness markers) and waits for them.
     pub async fn stop(&self) {
-        let pools = std::mem::take(&mut *self.inner.pools.lock());
+        let pools = {
+            let mut pools = self.inner.pools.lock();
+            self.inner
+                .stopped
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            std::mem::take(&mut *pools)
+        };
         for (_, pool) in pools {
             self.inner.shutdown_pool(pool);
         }

@@ -62,7 +62,12 @@ pub struct LoopCtx {
 #[derive(Debug)]
 enum Outcome {
     Dropped,
-    Kept { labels: Labels, sref: Option<SeriesRef> },
+    Kept {
+        labels: Labels,
+        /// `labels.hash64()`: staleness is decided by label identity.
+        hash: u64,
+        sref: Option<SeriesRef>,
+    },
 }
 
 #[derive(Debug)]
@@ -149,14 +154,15 @@ impl LoopState {
         self.index.clear();
         self.detached.clear();
         let live: std::collections::HashSet<usize> = self.live.iter().copied().collect();
+        let already_free: std::collections::HashSet<usize> = self.free.iter().copied().collect();
         for (i, e) in self.entries.iter_mut().enumerate() {
             e.key = Box::from("");
             match &e.outcome {
-                Outcome::Kept { labels, .. } if live.contains(&i) => {
-                    self.detached.entry(labels.hash64()).or_default().push(i);
+                Outcome::Kept { hash, .. } if live.contains(&i) => {
+                    self.detached.entry(*hash).or_default().push(i);
                 }
                 _ => {
-                    if !self.free.contains(&i) {
+                    if !already_free.contains(&i) {
                         self.free.push(i);
                     }
                     e.outcome = Outcome::Dropped;
@@ -220,7 +226,7 @@ impl LoopState {
                 }
                 let old_live = std::mem::replace(&mut self.live, new_live);
                 self.write_stale(app.as_mut(), &old_live, t);
-                self.stale_detached(app.as_mut(), t);
+                self.release_detached();
                 *ctx.target.metadata.lock() = self.metadata.clone();
             }
             Err(e) => {
@@ -232,7 +238,7 @@ impl LoopState {
                 };
                 let old_live = std::mem::take(&mut self.live);
                 self.write_stale(app.as_mut(), &old_live, t);
-                self.stale_detached(app.as_mut(), t);
+                self.release_detached();
                 rep.post_relabel = 0;
                 rep.added = 0;
                 rep.error = Some(e);
@@ -372,9 +378,9 @@ impl LoopState {
     /// Inserts a resolved series, re-attaching a detached live entry with
     /// the same labels. Returns the index and whether the series is new.
     fn attach(&mut self, key: &str, outcome: Outcome) -> (usize, bool) {
-        if let Outcome::Kept { labels, .. } = &outcome {
+        if let Outcome::Kept { labels, hash, .. } = &outcome {
             if !self.detached.is_empty() {
-                let h = labels.hash64();
+                let h = *hash;
                 if let Some(list) = self.detached.get_mut(&h) {
                     let pos = list.iter().position(|&i| {
                         matches!(&self.entries[i].outcome, Outcome::Kept { labels: l, .. } if l == labels)
@@ -411,12 +417,16 @@ impl LoopState {
             return Ok(Outcome::Dropped);
         }
         check_label_limits(&labels, cfg)?;
-        Ok(Outcome::Kept { labels, sref: None })
+        Ok(Outcome::Kept {
+            hash: labels.hash64(),
+            labels,
+            sref: None,
+        })
     }
 
     /// Appends one sample of a cached series; true when the store took it.
     fn append_one(&mut self, app: &mut dyn Appender, ctx: &LoopCtx, idx: usize, t: i64, v: f64) -> bool {
-        let Outcome::Kept { labels, sref } = &mut self.entries[idx].outcome else {
+        let Outcome::Kept { labels, sref, .. } = &mut self.entries[idx].outcome else {
             return false;
         };
         let res = match *sref {
@@ -446,29 +456,45 @@ impl LoopState {
     }
 
     /// Staleness markers for entries in `old_live` that are not live now.
+    /// An entry whose labels are live under another series text (the text
+    /// changed, e.g. label order) is not marked: staleness is about label
+    /// sets, as in Prometheus.
     fn write_stale(&mut self, app: &mut dyn Appender, old_live: &[usize], t: i64) {
-        for &i in old_live {
+        let gone: Vec<usize> = old_live
+            .iter()
+            .copied()
+            .filter(|&i| self.entries[i].live != self.iter)
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let current: std::collections::HashSet<u64> = self
+            .live
+            .iter()
+            .filter_map(|&i| match &self.entries[i].outcome {
+                Outcome::Kept { hash, .. } if self.entries[i].live == self.iter => Some(*hash),
+                _ => None,
+            })
+            .collect();
+        let mut marked = std::collections::HashSet::new();
+        for i in gone {
             let e = &mut self.entries[i];
-            if e.live == self.iter {
-                continue;
-            }
             e.live = 0;
-            if let Outcome::Kept { labels, sref } = &mut e.outcome {
-                stale_one(app, labels, sref, t);
+            if let Outcome::Kept { labels, sref, hash } = &mut e.outcome {
+                if !current.contains(hash) && marked.insert(*hash) {
+                    stale_one(app, labels, sref, t);
+                }
             }
         }
     }
 
-    /// Detached entries still unclaimed after a scrape are gone: mark them.
-    fn stale_detached(&mut self, app: &mut dyn Appender, t: i64) {
+    /// Detached entries still unclaimed after a scrape are gone. They are
+    /// all in the previous live list, so [`Self::write_stale`] has already
+    /// marked them; here they are only recycled.
+    fn release_detached(&mut self) {
         let detached = std::mem::take(&mut self.detached);
         for i in detached.into_values().flatten() {
             let e = &mut self.entries[i];
-            if let Outcome::Kept { labels, sref } = &mut e.outcome {
-                if e.live != self.iter {
-                    stale_one(app, labels, sref, t);
-                }
-            }
             if e.key.is_empty() {
                 e.outcome = Outcome::Dropped;
                 e.live = 0;
@@ -507,7 +533,7 @@ impl LoopState {
         self.iter += 1;
         let old_live = std::mem::take(&mut self.live);
         self.write_stale(app.as_mut(), &old_live, t);
-        self.stale_detached(app.as_mut(), t);
+        self.release_detached();
         if let Some(r) = &mut self.report {
             if r.live {
                 for i in 0..5 {

@@ -502,3 +502,21 @@ async fn explicit_timestamps_and_lost_series_refs() {
     // Explicitly timestamped series are not staleness-tracked.
     assert!(store.series(&honored).iter().all(|(_, v)| !is_stale_nan(*v)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_targets_time_out() {
+    let mut reply = Reply::text("slow 1\n");
+    reply.delay = Duration::from_secs(2);
+    let srv = TestServer::start(reply).await;
+    let store = Arc::new(MemStore::default());
+    let m = manager(&store);
+    m.apply_pools(vec![pool("slow", &[&srv.addr])]);
+    let a = srv.addr.clone();
+    wait_for("a failed scrape", || !up_values(&store, "slow", &a).is_empty()).await;
+    assert_eq!(up_values(&store, "slow", &a)[0], 0.0);
+    let j = m.targets_json(None, None);
+    let err = j["activeTargets"][0]["lastError"].as_str().unwrap().to_string();
+    assert!(err.contains("context deadline exceeded"), "{err}");
+    assert!(store.named("slow").is_empty());
+    m.stop().await;
+}

@@ -134,6 +134,8 @@ pub struct Reply {
     pub gzip: bool,
     /// Require this `Authorization` header value (401 otherwise).
     pub require_auth: Option<String>,
+    /// Wait this long before answering.
+    pub delay: Duration,
 }
 
 impl Reply {
@@ -144,6 +146,7 @@ impl Reply {
             body: body.as_bytes().to_vec(),
             gzip: false,
             require_auth: None,
+            delay: Duration::ZERO,
         }
     }
 }
@@ -196,6 +199,9 @@ impl TestServer {
                         headers: headers.clone(),
                     });
                     let reply = r.lock().clone();
+                    if !reply.delay.is_zero() {
+                        tokio::time::sleep(reply.delay).await;
+                    }
                     let authorized = reply
                         .require_auth
                         .as_ref()
