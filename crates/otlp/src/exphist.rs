@@ -231,7 +231,14 @@ impl ExpHist {
                 _ => out.push((le, cum)),
             }
         };
-        for k in (0..h.negative.counts.len()).rev() {
+        // SDKs send an all-zero negative side for non-negative data: no
+        // negative `le` buckets then.
+        let negative = if h.negative.counts.iter().any(|c| *c != 0) {
+            h.negative.counts.len()
+        } else {
+            0
+        };
+        for k in (0..negative).rev() {
             cum = cum.saturating_add(h.negative.counts[k]);
             let idx = h.negative.offset + k as i64;
             push(-upper_bound(idx - 1, h.scale), cum);
@@ -291,6 +298,12 @@ mod tests {
             h.classic_buckets(8),
             vec![(-1.0, 1), (0.0, 2), (4.0, 2), (8.0, 4)]
         );
+    }
+
+    #[test]
+    fn all_zero_negative_side_gives_no_negative_buckets() {
+        let h = hist(0, 1, (0, vec![1]), (0, vec![0, 0]));
+        assert_eq!(h.classic_buckets(8), vec![(0.0, 1), (2.0, 2)]);
     }
 
     #[test]
