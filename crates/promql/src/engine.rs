@@ -184,6 +184,7 @@ impl Engine {
         }
         let mut shared = Shared::new(query, start_ms, end_ms, opts);
         shared.is_range = true;
+        shared.q_step = step_ms;
         let sh = RefCell::new(shared);
         let ev = Ev::new(storage, &sh, start_ms, end_ms, step_ms, opts);
         let val = ev.eval(&expr)?;
@@ -334,6 +335,8 @@ pub(crate) struct Shared {
     pub deadline: Option<Instant>,
     /// Set for range queries (some functions warn).
     pub is_range: bool,
+    /// Step of a range query (ms).
+    pub q_step: i64,
 }
 
 impl Shared {
@@ -348,6 +351,7 @@ impl Shared {
             max_samples: opts.max_samples,
             deadline: opts.timeout.map(|d| Instant::now() + d),
             is_range: false,
+            q_step: 0,
         }
     }
 

@@ -147,6 +147,18 @@ pub(crate) fn eval_call(ev: &Ev, c: &Call) -> Res<Val> {
     let name = c.func.name;
     let args = &c.args.args;
     let n = ev.n();
+    let types = c.func.arg_types.len();
+    let min_args = match c.func.variadic {
+        0 => types,
+        v if v > 0 => types.saturating_sub(v as usize),
+        _ => types.saturating_sub(1),
+    };
+    if args.len() < min_args {
+        return exec_err(format!(
+            "expected at least {min_args} argument(s) in call to \"{name}\", got {}",
+            args.len()
+        ));
+    }
     if let Some(f) = simple(name) {
         let input = vector_arg(ev, &args[0])?;
         return map_points(ev, input, true, |v, _| Some(f(v)));
@@ -154,6 +166,27 @@ pub(crate) fn eval_call(ev: &Ev, c: &Call) -> Res<Val> {
     match name {
         "time" => Ok(Val::Scalar((0..n).map(|i| ev.ts(i) as f64 / 1000.0).collect())),
         "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; n])),
+        // Query-shape functions (Prometheus 3.x, experimental): constant over the query.
+        "step" | "range" | "start" | "end" => {
+            let (q_start, q_end, q_step, is_range) = {
+                let sh = ev.sh.borrow();
+                (sh.q_start, sh.q_end, sh.q_step, sh.is_range)
+            };
+            let v = match name {
+                "step" if is_range => q_step as f64 / 1000.0,
+                "step" => 0.0,
+                "range" => (q_end - q_start) as f64 / 1000.0,
+                "start" => q_start as f64 / 1000.0,
+                _ => q_end as f64 / 1000.0,
+            };
+            Ok(Val::Scalar(vec![v; n]))
+        }
+        "min_of" | "max_of" => {
+            let a = scalar_arg(ev, &args[0])?;
+            let b = scalar_arg(ev, &args[1])?;
+            let f = if name == "min_of" { go_min } else { go_max };
+            Ok(Val::Scalar(a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect()))
+        }
         "vector" => {
             let v = scalar_arg(ev, &args[0])?;
             Ok(Val::Vector(vec![Ser {
@@ -285,12 +318,12 @@ pub(crate) fn eval_call(ev: &Ev, c: &Call) -> Res<Val> {
             absent_result(&args[0], pts)
         }
         "histogram_quantile" => histogram_quantile(ev, c),
+        "histogram_fraction" => histogram_fraction(ev, c),
         "histogram_count"
         | "histogram_sum"
         | "histogram_avg"
         | "histogram_stddev"
         | "histogram_stdvar"
-        | "histogram_fraction"
         | "histogram_quantiles" => {
             // Native histograms only: float series have none.
             for a in args.iter() {
@@ -859,26 +892,27 @@ fn cmp_nan_last(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
     }
 }
 
-/// `histogram_quantile` over classic `le` buckets.
-fn histogram_quantile(ev: &Ev, c: &Call) -> Res<Val> {
-    let args = &c.args.args;
-    let q = scalar_arg(ev, &args[0])?;
-    let input = vector_arg(ev, &args[1])?;
+/// Groups the series of a classic histogram (`le` buckets) by their labels
+/// without `le`, calling `f(group_labels, buckets, step)` per group and step
+/// with `(upper_bound, count)` pairs; the result keeps the group's labels
+/// minus the metric name.
+fn classic_buckets(
+    ev: &Ev,
+    c: &Call,
+    input: Vec<Ser>,
+    mut f: impl FnMut(&Labels, &mut Vec<(f64, f64)>, usize) -> Option<f64>,
+) -> Res<Val> {
     let n = ev.n();
-    // Group by all labels but `le`.
     let mut gidx: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Labels> = Vec::new();
     let mut bucket_of: Vec<Option<(usize, f64)>> = Vec::with_capacity(input.len());
-    let mut warned = false;
+    let last = c.args.args.len().saturating_sub(1);
     for s in &input {
         let le = s.labels.get("le").unwrap_or("");
         let ub = match parse_go_float(le) {
             Some(v) => v,
             None => {
-                if !warned {
-                    warned = true;
-                }
-                let pos = arg_position(ev, c, 1);
+                let pos = arg_position(ev, c, last);
                 ev.warn(format!(
                     "PromQL warning: bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {:?} ({pos})",
                     s.labels.metric_name().unwrap_or("")
@@ -900,11 +934,11 @@ fn histogram_quantile(ev: &Ev, c: &Call) -> Res<Val> {
         };
         bucket_of.push(Some((g, ub)));
     }
+    let out_labels: Vec<Labels> = groups.iter().map(without_name).collect();
     let mut cur = Cursor::new(input.len());
     let mut out = Out::default();
     let mut buckets: Vec<Vec<(f64, f64)>> = vec![Vec::new(); groups.len()];
-    let mut qwarned = false;
-    for (i, &qv) in q.iter().enumerate().take(n) {
+    for i in 0..n {
         let t = ev.ts(i);
         for b in buckets.iter_mut() {
             b.clear();
@@ -919,26 +953,134 @@ fn histogram_quantile(ev: &Ev, c: &Call) -> Res<Val> {
             if b.is_empty() {
                 continue;
             }
-            if !(0.0..=1.0).contains(&qv) && !qwarned {
-                qwarned = true;
-                let pos = arg_position(ev, c, 0);
-                ev.warn(format!(
-                    "PromQL warning: quantile value should be between 0 and 1, got {} ({pos})",
-                    crate::value::format_float(qv)
-                ));
+            if let Some(v) = f(&groups[g], b, i) {
+                out.push(out_labels[g].clone(), false, t, v)?;
             }
-            let (v, forced) = bucket_quantile(qv, b);
-            if forced {
-                let pos = arg_position(ev, c, 1);
-                ev.info(format!(
-                    "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?} ({pos})",
-                    groups[g].metric_name().unwrap_or("")
-                ));
-            }
-            out.push(without_name(&groups[g]), false, t, v)?;
         }
     }
     Ok(Val::Vector(out.series))
+}
+
+/// `histogram_quantile` over classic `le` buckets.
+fn histogram_quantile(ev: &Ev, c: &Call) -> Res<Val> {
+    let args = &c.args.args;
+    let q = scalar_arg(ev, &args[0])?;
+    let input = vector_arg(ev, &args[1])?;
+    let mut qwarned = false;
+    classic_buckets(ev, c, input, |group, b, i| {
+        let qv = q[i];
+        if !(0.0..=1.0).contains(&qv) && !qwarned {
+            qwarned = true;
+            let pos = arg_position(ev, c, 0);
+            ev.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {} ({pos})",
+                crate::value::format_float(qv)
+            ));
+        }
+        let (v, forced) = bucket_quantile(qv, b);
+        if forced {
+            let pos = arg_position(ev, c, 1);
+            ev.info(format!(
+                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?} ({pos})",
+                group.metric_name().unwrap_or("")
+            ));
+        }
+        Some(v)
+    })
+}
+
+/// `histogram_fraction(lower, upper, buckets)` over classic `le` buckets.
+fn histogram_fraction(ev: &Ev, c: &Call) -> Res<Val> {
+    let args = &c.args.args;
+    let lo = scalar_arg(ev, &args[0])?;
+    let hi = scalar_arg(ev, &args[1])?;
+    let input = vector_arg(ev, &args[2])?;
+    classic_buckets(ev, c, input, |_, b, i| Some(bucket_fraction(lo[i], hi[i], b)))
+}
+
+/// Sorts buckets by upper bound and merges equal bounds.
+fn coalesce(b: &mut [(f64, f64)]) -> Vec<(f64, f64)> {
+    b.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal));
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(b.len());
+    for &(ub, c) in b.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == ub => last.1 += c,
+            _ => merged.push((ub, c)),
+        }
+    }
+    merged
+}
+
+/// Estimated fraction of observations in `[lower, upper]`, interpolating
+/// linearly inside buckets (the first bucket starts at 0 if its bound is positive).
+fn bucket_fraction(lower: f64, upper: f64, b: &mut [(f64, f64)]) -> f64 {
+    if b.is_empty() {
+        return f64::NAN;
+    }
+    let b = coalesce(b);
+    if b.last().map(|x| x.0) != Some(f64::INFINITY) {
+        return f64::NAN;
+    }
+    let count = b[b.len() - 1].1;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    for (i, &(ub, cnt)) in b.iter().enumerate() {
+        let lb = if i > 0 {
+            b[i - 1].0
+        } else if ub > 0.0 {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        let interp = |v: f64| -> f64 {
+            if lb == f64::NEG_INFINITY || ub == f64::INFINITY {
+                // No finite width to interpolate over.
+                if v >= ub {
+                    cnt
+                } else {
+                    rank
+                }
+            } else {
+                rank + (cnt - rank) * (v - lb) / (ub - lb)
+            }
+        };
+        if !lower_set && lb >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lb >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lb < lower && ub > lower {
+            lower_rank = interp(lower);
+            lower_set = true;
+        }
+        if !upper_set && lb < upper && ub > upper {
+            upper_rank = interp(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = cnt;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
 }
 
 /// Parses a float the way Go's `strconv.ParseFloat` accepts `le` values.
@@ -970,17 +1112,12 @@ fn bucket_quantile(q: f64, b: &mut [(f64, f64)]) -> (f64, bool) {
     if q > 1.0 {
         return (f64::INFINITY, false);
     }
-    b.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal));
-    if b.last().map(|x| x.0) != Some(f64::INFINITY) {
+    if b.is_empty() {
         return (f64::NAN, false);
     }
-    // Coalesce equal upper bounds.
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(b.len());
-    for &(ub, c) in b.iter() {
-        match merged.last_mut() {
-            Some(last) if last.0 == ub => last.1 += c,
-            _ => merged.push((ub, c)),
-        }
+    let mut merged = coalesce(b);
+    if merged.last().map(|x| x.0) != Some(f64::INFINITY) {
+        return (f64::NAN, false);
     }
     let b = &mut merged;
     let mut forced = false;
