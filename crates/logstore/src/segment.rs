@@ -1,0 +1,1097 @@
+//! Immutable columnar segments.
+//!
+//! One segment holds the records of one tenant and one UTC day, sorted by
+//! stream (labels order) then timestamp, cut into blocks of at most
+//! `block_rows` rows / `block_bytes` payload bytes. Layout:
+//!
+//! ```text
+//! "SLSEG001" | block 0 | block 1 | ... | footer | footer_len:u32le | footer_crc:u32le | "SLSEG001"
+//! ```
+//!
+//! A block is a sequence of column frames, each zstd-compressed (or stored
+//! as-is when tiny), in this order:
+//!
+//! | # | column | encoding |
+//! | --- | --- | --- |
+//! | 0 | timestamps | zigzag varint deltas, the first from the block's `min_ts` |
+//! | 1 | stream ids | runs of `(segment stream id, count)` varints |
+//! | 2 | severity | varint per row, 0 = none, else severity + 1 |
+//! | 3 | trace ids | presence byte per row, then the 16-byte ids |
+//! | 4 | span ids | presence byte per row, then the 8-byte ids |
+//! | 5 | dictionary | field names, JSON key names, field shapes, JSON shapes |
+//! | 6 | field shape | varint per row: index of the row's field-name sequence |
+//! | 7 | line shape | varint per row: 0 = raw line, k = JSON shape k-1 ([`crate::shred`]) |
+//! | 8 | raw lines | string column |
+//! | 9.. | one string column per field name, then one per JSON key | values of the rows that have it, in row order |
+//!
+//! A string column starts with a kind byte: 0 = plain (`n`, `n` length
+//! varints, the bytes); 1 = lowercase hex stored as binary (`n`, `n` byte
+//! length varints, the decoded bytes).
+//!
+//! The footer (binary, varints) holds the tenant, day, time range, the WAL
+//! flush sequences and replaced segments (for crash recovery, see the store),
+//! the stream table, and per block: offset, length, CRC-32 of the block bytes,
+//! row count, time range, per-stream row/byte counts, the column directory,
+//! the token bloom filter ([`crate::tokens`]) and the trace-id bloom filter.
+
+use crate::bloom::Bloom;
+use crate::codec::{put_bytes, put_ivarint, put_uvarint, DecodeError, Reader};
+use crate::record::LogRecord;
+use crate::shred::{shred, unshred, Shredded};
+use crate::tokens;
+use sightline_model::Labels;
+use std::collections::HashMap;
+
+pub const MAGIC: &[u8; 8] = b"SLSEG001";
+const TRAILER: usize = 16;
+
+const C_TS: usize = 0;
+const C_SID: usize = 1;
+const C_SEV: usize = 2;
+const C_TRACE: usize = 3;
+const C_SPAN: usize = 4;
+const C_DICT: usize = 5;
+const C_FSHAPE: usize = 6;
+const C_MSHAPE: usize = 7;
+const C_RAW: usize = 8;
+const C_FIXED: usize = 9;
+
+/// Segment build parameters.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    pub block_rows: usize,
+    pub block_bytes: usize,
+    pub zstd_level: i32,
+    pub bloom_bits_per_key: usize,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            block_rows: 8192,
+            block_bytes: 1 << 20,
+            zstd_level: 3,
+            bloom_bits_per_key: 10,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColMeta {
+    /// Stored length.
+    pub clen: u32,
+    /// Uncompressed length.
+    pub rlen: u32,
+    pub compressed: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct BlockMeta {
+    pub offset: u64,
+    pub len: u32,
+    pub crc: u32,
+    pub rows: u32,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    /// `(segment stream id, rows, payload bytes)`, ascending stream id.
+    pub streams: Vec<(u32, u32, u64)>,
+    pub cols: Vec<ColMeta>,
+    pub tokens: Bloom,
+    pub traces: Bloom,
+}
+
+#[derive(Clone, Debug)]
+pub struct SegmentMeta {
+    pub tenant: String,
+    pub day: i64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    /// WAL cut sequences whose data this segment holds.
+    pub flush_seqs: Vec<u64>,
+    /// Keys of segments this one replaces (compaction).
+    pub replaces: Vec<String>,
+    pub streams: Vec<Labels>,
+    pub blocks: Vec<BlockMeta>,
+}
+
+/// Nanoseconds per day; segments are partitioned by `ts.div_euclid(DAY_NS)`.
+pub const DAY_NS: i64 = 86_400 * 1_000_000_000;
+
+pub fn day_of(ts: i64) -> i64 {
+    ts.div_euclid(DAY_NS)
+}
+
+// ---------------------------------------------------------------- building
+
+/// Builds a segment from `rows`, which must be sorted by (stream, ts) with
+/// `sids[i]` the index into `streams` of `rows[i].stream`.
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    tenant: &str,
+    day: i64,
+    streams: Vec<Labels>,
+    rows: &[&LogRecord],
+    sids: &[u32],
+    flush_seqs: Vec<u64>,
+    replaces: Vec<String>,
+    opts: &BuildOptions,
+) -> (Vec<u8>, SegmentMeta) {
+    debug_assert_eq!(rows.len(), sids.len());
+    let mut out = Vec::with_capacity(1 << 20);
+    out.extend_from_slice(MAGIC);
+    let mut meta = SegmentMeta {
+        tenant: tenant.to_string(),
+        day,
+        min_ts: i64::MAX,
+        max_ts: i64::MIN,
+        rows: rows.len() as u64,
+        raw_bytes: 0,
+        flush_seqs,
+        replaces,
+        streams,
+        blocks: Vec::new(),
+    };
+    let mut bb = BlockBuilder::default();
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start;
+        let mut bytes = 0usize;
+        while end < rows.len() && end - start < opts.block_rows && (bytes < opts.block_bytes || end == start)
+        {
+            bytes += rows[end].size_bytes();
+            end += 1;
+        }
+        let bm = bb.build(&rows[start..end], &sids[start..end], opts, &mut out);
+        meta.min_ts = meta.min_ts.min(bm.min_ts);
+        meta.max_ts = meta.max_ts.max(bm.max_ts);
+        meta.raw_bytes += bm.streams.iter().map(|s| s.2).sum::<u64>();
+        meta.blocks.push(bm);
+        start = end;
+    }
+    let footer = encode_footer(&meta);
+    out.extend_from_slice(&footer);
+    out.extend_from_slice(&(footer.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&footer).to_le_bytes());
+    out.extend_from_slice(MAGIC);
+    (out, meta)
+}
+
+#[derive(Default)]
+struct StrColBuf {
+    lens: Vec<u8>,
+    data: Vec<u8>,
+    n: usize,
+    all_hex: bool,
+}
+
+impl StrColBuf {
+    #[inline]
+    fn push(&mut self, v: &str) {
+        if self.n == 0 {
+            self.all_hex = true;
+        }
+        self.n += 1;
+        put_uvarint(&mut self.lens, v.len() as u64);
+        self.data.extend_from_slice(v.as_bytes());
+        if self.all_hex {
+            self.all_hex = v.len().is_multiple_of(2)
+                && v.bytes()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        if self.n > 0 && self.all_hex {
+            out.push(1);
+            put_uvarint(out, self.n as u64);
+            let mut r = Reader::new(&self.lens);
+            let mut lens2 = Vec::with_capacity(self.lens.len());
+            while let Ok(l) = r.uvarint() {
+                put_uvarint(&mut lens2, l / 2);
+            }
+            out.extend_from_slice(&lens2);
+            for pair in self.data.chunks_exact(2) {
+                out.push((hexval(pair[0]) << 4) | hexval(pair[1]));
+            }
+        } else {
+            out.push(0);
+            put_uvarint(out, self.n as u64);
+            out.extend_from_slice(&self.lens);
+            out.extend_from_slice(&self.data);
+        }
+    }
+}
+
+#[inline]
+fn hexval(c: u8) -> u8 {
+    if c <= b'9' {
+        c - b'0'
+    } else {
+        c - b'a' + 10
+    }
+}
+
+/// A JSON line shape: separator style and `(key id, quoted)` per member.
+type MShapeKey = (u8, Vec<(u32, bool)>);
+
+#[derive(Default)]
+struct BlockBuilder {
+    cols: Vec<Vec<u8>>,
+    tokens: Vec<u64>,
+    traces: Vec<u64>,
+    zctx: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl BlockBuilder {
+    fn build(
+        &mut self,
+        rows: &[&LogRecord],
+        sids: &[u32],
+        opts: &BuildOptions,
+        out: &mut Vec<u8>,
+    ) -> BlockMeta {
+        let n = rows.len();
+        let min_ts = rows.iter().map(|r| r.ts_ns).min().unwrap_or(0);
+        let max_ts = rows.iter().map(|r| r.ts_ns).max().unwrap_or(0);
+        let mut ts = Vec::with_capacity(n * 2);
+        let mut sid_col = Vec::new();
+        let mut sev = Vec::with_capacity(n);
+        let mut trace = vec![0u8; n];
+        let mut span = vec![0u8; n];
+        let mut fshape = Vec::with_capacity(n);
+        let mut mshape = Vec::with_capacity(n);
+        let mut raw = StrColBuf::default();
+        let mut field_names: HashMap<&str, u32> = HashMap::new();
+        let mut field_cols: Vec<StrColBuf> = Vec::new();
+        let mut fshapes: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut key_names: HashMap<&str, u32> = HashMap::new();
+        let mut key_cols: Vec<StrColBuf> = Vec::new();
+        let mut mshapes: HashMap<MShapeKey, u32> = HashMap::new();
+        let mut stream_stats: Vec<(u32, u32, u64)> = Vec::new();
+        self.tokens.clear();
+        self.traces.clear();
+        let mut prev = min_ts;
+        let mut scratch_f: Vec<u32> = Vec::new();
+        let mut scratch_m: MShapeKey = (0, Vec::new());
+        let mut sh = Shredded::default();
+        for (i, r) in rows.iter().enumerate() {
+            put_ivarint(&mut ts, r.ts_ns.wrapping_sub(prev));
+            prev = r.ts_ns;
+            let sid = sids[i];
+            match stream_stats.last_mut() {
+                Some(s) if s.0 == sid => {
+                    s.1 += 1;
+                    s.2 += r.size_bytes() as u64;
+                }
+                _ => stream_stats.push((sid, 1, r.size_bytes() as u64)),
+            }
+            put_uvarint(&mut sev, r.severity.map_or(0, |s| u64::from(s) + 1));
+            if let Some(t) = &r.trace_id {
+                trace[i] = 1;
+                trace.extend_from_slice(t);
+                self.traces.push(tokens::hash(t));
+            }
+            if let Some(s) = &r.span_id {
+                span[i] = 1;
+                span.extend_from_slice(s);
+            }
+            scratch_f.clear();
+            for (k, v) in &r.fields {
+                let next = field_names.len() as u32;
+                let id = *field_names.entry(k.as_str()).or_insert(next);
+                if id as usize == field_cols.len() {
+                    field_cols.push(StrColBuf::default());
+                }
+                field_cols[id as usize].push(v);
+                scratch_f.push(id);
+            }
+            let next = fshapes.len() as u32;
+            let fs = match fshapes.get(scratch_f.as_slice()) {
+                Some(&s) => s,
+                None => {
+                    fshapes.insert(scratch_f.clone(), next);
+                    next
+                }
+            };
+            put_uvarint(&mut fshape, u64::from(fs));
+            let msg = r.message.as_str();
+            tokens::for_each_entry(msg.as_bytes(), |h| self.tokens.push(h));
+            if shred(msg, &mut sh) {
+                scratch_m.0 = sh.style;
+                scratch_m.1.clear();
+                for (j, k) in sh.keys.iter().enumerate() {
+                    let next = key_names.len() as u32;
+                    let id = *key_names.entry(k).or_insert(next);
+                    if id as usize == key_cols.len() {
+                        key_cols.push(StrColBuf::default());
+                    }
+                    key_cols[id as usize].push(sh.values[j]);
+                    scratch_m.1.push((id, sh.quoted[j]));
+                }
+                let next = mshapes.len() as u32;
+                let ms = match mshapes.get(&scratch_m) {
+                    Some(&s) => s,
+                    None => {
+                        mshapes.insert(scratch_m.clone(), next);
+                        next
+                    }
+                };
+                put_uvarint(&mut mshape, u64::from(ms) + 1);
+            } else {
+                put_uvarint(&mut mshape, 0);
+                raw.push(msg);
+            }
+        }
+        let mut sid_runs = Vec::new();
+        for s in &stream_stats {
+            put_uvarint(&mut sid_runs, u64::from(s.0));
+            put_uvarint(&mut sid_runs, u64::from(s.1));
+        }
+        sid_col.extend_from_slice(&sid_runs);
+        // dictionary
+        let mut dict = Vec::new();
+        let mut fnames: Vec<(&str, u32)> = field_names.into_iter().collect();
+        fnames.sort_by_key(|x| x.1);
+        put_uvarint(&mut dict, fnames.len() as u64);
+        for (name, _) in &fnames {
+            put_bytes(&mut dict, name.as_bytes());
+        }
+        let mut knames: Vec<(&str, u32)> = key_names.into_iter().collect();
+        knames.sort_by_key(|x| x.1);
+        put_uvarint(&mut dict, knames.len() as u64);
+        for (name, _) in &knames {
+            put_bytes(&mut dict, name.as_bytes());
+        }
+        let mut fsv: Vec<(Vec<u32>, u32)> = fshapes.into_iter().collect();
+        fsv.sort_by_key(|x| x.1);
+        put_uvarint(&mut dict, fsv.len() as u64);
+        for (ids, _) in &fsv {
+            put_uvarint(&mut dict, ids.len() as u64);
+            for id in ids {
+                put_uvarint(&mut dict, u64::from(*id));
+            }
+        }
+        let mut msv: Vec<(MShapeKey, u32)> = mshapes.into_iter().collect();
+        msv.sort_by_key(|x| x.1);
+        put_uvarint(&mut dict, msv.len() as u64);
+        for ((style, ids), _) in &msv {
+            dict.push(*style);
+            put_uvarint(&mut dict, ids.len() as u64);
+            for (id, q) in ids {
+                put_uvarint(&mut dict, (u64::from(*id) << 1) | u64::from(*q));
+            }
+        }
+        let mut rawcol = Vec::new();
+        raw.encode(&mut rawcol);
+        self.cols.clear();
+        self.cols
+            .extend([ts, sid_col, sev, trace, span, dict, fshape, mshape, rawcol]);
+        for c in field_cols.iter().chain(key_cols.iter()) {
+            let mut v = Vec::with_capacity(c.data.len() + c.lens.len() + 8);
+            c.encode(&mut v);
+            self.cols.push(v);
+        }
+        // frames
+        let offset = out.len() as u64;
+        let zctx = self
+            .zctx
+            .get_or_insert_with(|| zstd::bulk::Compressor::new(opts.zstd_level).expect("zstd context"));
+        let mut cols_meta = Vec::with_capacity(self.cols.len());
+        for c in &self.cols {
+            let mut stored = false;
+            if c.len() >= 64 {
+                if let Ok(z) = zctx.compress(c) {
+                    if z.len() < c.len() {
+                        out.extend_from_slice(&z);
+                        cols_meta.push(ColMeta {
+                            clen: z.len() as u32,
+                            rlen: c.len() as u32,
+                            compressed: true,
+                        });
+                        stored = true;
+                    }
+                }
+            }
+            if !stored {
+                out.extend_from_slice(c);
+                cols_meta.push(ColMeta {
+                    clen: c.len() as u32,
+                    rlen: c.len() as u32,
+                    compressed: false,
+                });
+            }
+        }
+        let len = (out.len() as u64 - offset) as u32;
+        let crc = crc32fast::hash(&out[offset as usize..]);
+        self.tokens.sort_unstable();
+        self.tokens.dedup();
+        self.traces.sort_unstable();
+        self.traces.dedup();
+        BlockMeta {
+            offset,
+            len,
+            crc,
+            rows: n as u32,
+            min_ts,
+            max_ts,
+            streams: stream_stats,
+            cols: cols_meta,
+            tokens: Bloom::build(&self.tokens, opts.bloom_bits_per_key),
+            traces: if self.traces.is_empty() {
+                Bloom::build(&[], 1)
+            } else {
+                Bloom::build(&self.traces, opts.bloom_bits_per_key)
+            },
+        }
+    }
+}
+
+fn encode_footer(m: &SegmentMeta) -> Vec<u8> {
+    let mut f = Vec::new();
+    put_uvarint(&mut f, 1); // footer version
+    put_bytes(&mut f, m.tenant.as_bytes());
+    put_ivarint(&mut f, m.day);
+    put_ivarint(&mut f, m.min_ts);
+    put_ivarint(&mut f, m.max_ts);
+    put_uvarint(&mut f, m.rows);
+    put_uvarint(&mut f, m.raw_bytes);
+    put_uvarint(&mut f, m.flush_seqs.len() as u64);
+    for s in &m.flush_seqs {
+        put_uvarint(&mut f, *s);
+    }
+    put_uvarint(&mut f, m.replaces.len() as u64);
+    for k in &m.replaces {
+        put_bytes(&mut f, k.as_bytes());
+    }
+    put_uvarint(&mut f, m.streams.len() as u64);
+    for s in &m.streams {
+        put_uvarint(&mut f, s.len() as u64);
+        for l in s.iter() {
+            put_bytes(&mut f, l.name.as_bytes());
+            put_bytes(&mut f, l.value.as_bytes());
+        }
+    }
+    put_uvarint(&mut f, m.blocks.len() as u64);
+    for b in &m.blocks {
+        put_uvarint(&mut f, b.offset);
+        put_uvarint(&mut f, u64::from(b.len));
+        f.extend_from_slice(&b.crc.to_le_bytes());
+        put_uvarint(&mut f, u64::from(b.rows));
+        put_ivarint(&mut f, b.min_ts);
+        put_ivarint(&mut f, b.max_ts.wrapping_sub(b.min_ts));
+        put_uvarint(&mut f, b.streams.len() as u64);
+        for (sid, rows, bytes) in &b.streams {
+            put_uvarint(&mut f, u64::from(*sid));
+            put_uvarint(&mut f, u64::from(*rows));
+            put_uvarint(&mut f, *bytes);
+        }
+        put_uvarint(&mut f, b.cols.len() as u64);
+        for c in &b.cols {
+            put_uvarint(&mut f, (u64::from(c.clen) << 1) | u64::from(c.compressed));
+            put_uvarint(&mut f, u64::from(c.rlen));
+        }
+        let mut tb = Vec::new();
+        b.tokens.to_bytes(&mut tb);
+        put_bytes(&mut f, &tb);
+        tb.clear();
+        b.traces.to_bytes(&mut tb);
+        put_bytes(&mut f, &tb);
+    }
+    f
+}
+
+// ---------------------------------------------------------------- reading
+
+/// Parses the trailer of a segment of `size` bytes: returns the footer's
+/// offset and length.
+pub fn parse_trailer(trailer: &[u8], size: u64) -> Result<(u64, usize, u32), String> {
+    if trailer.len() != TRAILER || &trailer[8..16] != MAGIC {
+        return Err("bad magic in trailer".into());
+    }
+    let len = u32::from_le_bytes(trailer[0..4].try_into().unwrap()) as u64;
+    let crc = u32::from_le_bytes(trailer[4..8].try_into().unwrap());
+    if len + TRAILER as u64 + 8 > size {
+        return Err(format!("footer length {len} exceeds the segment size {size}"));
+    }
+    Ok((size - TRAILER as u64 - len, len as usize, crc))
+}
+
+pub const TRAILER_LEN: usize = TRAILER;
+
+pub fn decode_footer(f: &[u8], crc: u32, data_end: u64) -> Result<SegmentMeta, String> {
+    if crc32fast::hash(f) != crc {
+        return Err("footer checksum mismatch".into());
+    }
+    let d = |e: DecodeError| format!("footer: {}", e.0);
+    let mut r = Reader::new(f);
+    let v = r.uvarint().map_err(d)?;
+    if v != 1 {
+        return Err(format!("unsupported footer version {v}"));
+    }
+    let tenant = r.str().map_err(d)?.to_string();
+    let day = r.ivarint().map_err(d)?;
+    let min_ts = r.ivarint().map_err(d)?;
+    let max_ts = r.ivarint().map_err(d)?;
+    let rows = r.uvarint().map_err(d)?;
+    let raw_bytes = r.uvarint().map_err(d)?;
+    let n = r.len(f.len()).map_err(d)?;
+    let mut flush_seqs = Vec::with_capacity(n);
+    for _ in 0..n {
+        flush_seqs.push(r.uvarint().map_err(d)?);
+    }
+    let n = r.len(f.len()).map_err(d)?;
+    let mut replaces = Vec::with_capacity(n);
+    for _ in 0..n {
+        replaces.push(r.str().map_err(d)?.to_string());
+    }
+    let n = r.len(f.len()).map_err(d)?;
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = r.len(f.len()).map_err(d)?;
+        let mut pairs = Vec::with_capacity(k);
+        for _ in 0..k {
+            pairs.push((r.str().map_err(d)?.to_string(), r.str().map_err(d)?.to_string()));
+        }
+        streams.push(Labels::from_pairs(pairs));
+    }
+    let n = r.len(f.len()).map_err(d)?;
+    let mut blocks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let offset = r.uvarint().map_err(d)?;
+        let len = r.len(u32::MAX as usize).map_err(d)? as u32;
+        let crc = r.u32_le().map_err(d)?;
+        if offset < 8 || offset + u64::from(len) > data_end {
+            return Err("block extends outside the data area".into());
+        }
+        let nrows = r.len(u32::MAX as usize).map_err(d)? as u32;
+        let bmin = r.ivarint().map_err(d)?;
+        let bmax = bmin.wrapping_add(r.ivarint().map_err(d)?);
+        let k = r.len(f.len()).map_err(d)?;
+        let mut bstreams = Vec::with_capacity(k);
+        for _ in 0..k {
+            let sid = r.len(streams.len().saturating_sub(1)).map_err(d)? as u32;
+            let rws = r.len(u32::MAX as usize).map_err(d)? as u32;
+            let bytes = r.uvarint().map_err(d)?;
+            bstreams.push((sid, rws, bytes));
+        }
+        let k = r.len(f.len()).map_err(d)?;
+        let mut cols = Vec::with_capacity(k);
+        let mut total = 0u64;
+        for _ in 0..k {
+            let x = r.uvarint().map_err(d)?;
+            let rlen = r.len(u32::MAX as usize).map_err(d)? as u32;
+            let clen = (x >> 1).min(u64::from(u32::MAX)) as u32;
+            total += u64::from(clen);
+            cols.push(ColMeta {
+                clen,
+                rlen,
+                compressed: x & 1 == 1,
+            });
+        }
+        if total != u64::from(len) || cols.len() < C_FIXED {
+            return Err("block column directory does not match the block".into());
+        }
+        let tokens = Bloom::from_bytes(r.bytes().map_err(d)?);
+        let traces = Bloom::from_bytes(r.bytes().map_err(d)?);
+        blocks.push(BlockMeta {
+            offset,
+            len,
+            crc,
+            rows: nrows,
+            min_ts: bmin,
+            max_ts: bmax,
+            streams: bstreams,
+            cols,
+            tokens,
+            traces,
+        });
+    }
+    Ok(SegmentMeta {
+        tenant,
+        day,
+        min_ts,
+        max_ts,
+        rows,
+        raw_bytes,
+        flush_seqs,
+        replaces,
+        streams,
+        blocks,
+    })
+}
+
+/// Decompressed string column.
+struct StrCol {
+    data: String,
+    offs: Vec<u32>,
+}
+
+impl StrCol {
+    fn parse(b: &[u8]) -> Result<Self, String> {
+        let e = |e: DecodeError| format!("string column: {}", e.0);
+        let mut r = Reader::new(b);
+        let kind = r.u8().map_err(e)?;
+        let n = r.len(b.len()).map_err(e)?;
+        let mut offs = Vec::with_capacity(n + 1);
+        offs.push(0u32);
+        let mut total = 0u64;
+        for _ in 0..n {
+            total += r.uvarint().map_err(e)?;
+            offs.push(total.min(u64::from(u32::MAX)) as u32);
+        }
+        let data = match kind {
+            0 => {
+                let bytes = r.take(r.remaining()).map_err(e)?;
+                if total != bytes.len() as u64 {
+                    return Err("string column length mismatch".into());
+                }
+                let s = std::str::from_utf8(bytes).map_err(|_| "string column is not UTF-8".to_string())?;
+                if offs.iter().any(|&o| !s.is_char_boundary(o as usize)) {
+                    return Err("string column offsets split characters".into());
+                }
+                s.to_string()
+            }
+            1 => {
+                let bytes = r.take(r.remaining()).map_err(e)?;
+                if total != bytes.len() as u64 {
+                    return Err("hex column length mismatch".into());
+                }
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut s = Vec::with_capacity(bytes.len() * 2);
+                for &x in bytes {
+                    s.push(HEX[(x >> 4) as usize]);
+                    s.push(HEX[(x & 15) as usize]);
+                }
+                for o in offs.iter_mut() {
+                    *o *= 2;
+                }
+                String::from_utf8(s).map_err(|_| "hex column".to_string())?
+            }
+            k => return Err(format!("unknown string column kind {k}")),
+        };
+        Ok(StrCol { data, offs })
+    }
+
+    fn len(&self) -> usize {
+        self.offs.len() - 1
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> &str {
+        &self.data[self.offs[i] as usize..self.offs[i + 1] as usize]
+    }
+}
+
+/// What rows of a block to return.
+pub struct RowFilter<'a> {
+    /// Segment stream ids to keep.
+    pub sid_ok: &'a dyn Fn(u32) -> bool,
+    /// `[start, end)` in ns.
+    pub start: i64,
+    pub end: i64,
+    /// Line predicate.
+    pub line_ok: &'a dyn Fn(&str) -> bool,
+    /// Only rows with this trace id.
+    pub trace_id: Option<[u8; 16]>,
+}
+
+struct Dict {
+    fshapes: Vec<Vec<u32>>,
+    field_names: Vec<String>,
+    mshapes: Vec<(u8, Vec<u32>, Vec<bool>)>,
+    key_names: Vec<String>,
+}
+
+fn parse_dict(b: &[u8]) -> Result<Dict, DecodeError> {
+    let mut r = Reader::new(b);
+    let nf = r.len(b.len())?;
+    let mut field_names = Vec::with_capacity(nf);
+    for _ in 0..nf {
+        field_names.push(r.str()?.to_string());
+    }
+    let nk = r.len(b.len())?;
+    let mut key_names = Vec::with_capacity(nk);
+    for _ in 0..nk {
+        key_names.push(r.str()?.to_string());
+    }
+    let n = r.len(b.len())?;
+    let mut fshapes = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = r.len(b.len())?;
+        let mut ids = Vec::with_capacity(k);
+        for _ in 0..k {
+            ids.push(r.len(nf.saturating_sub(1))? as u32);
+        }
+        fshapes.push(ids);
+    }
+    if nf == 0 && fshapes.iter().any(|s| !s.is_empty()) {
+        return Err(DecodeError("field shape without fields"));
+    }
+    let n = r.len(b.len())?;
+    let mut mshapes = Vec::with_capacity(n);
+    for _ in 0..n {
+        let style = r.u8()?;
+        let k = r.len(b.len())?;
+        let mut ids = Vec::with_capacity(k);
+        let mut q = Vec::with_capacity(k);
+        for _ in 0..k {
+            let x = r.uvarint()?;
+            if (x >> 1) >= nk as u64 {
+                return Err(DecodeError("key id out of range"));
+            }
+            ids.push((x >> 1) as u32);
+            q.push(x & 1 == 1);
+        }
+        mshapes.push((style, ids, q));
+    }
+    Ok(Dict {
+        fshapes,
+        field_names,
+        mshapes,
+        key_names,
+    })
+}
+
+/// Decodes block `bi` of `meta` from its stored bytes and appends the rows
+/// passing `f` (in stored order: by stream, then time) to `out`.
+pub fn read_block(
+    meta: &SegmentMeta,
+    bi: usize,
+    bytes: &[u8],
+    f: &RowFilter<'_>,
+    out: &mut Vec<LogRecord>,
+) -> Result<(), String> {
+    let bm = &meta.blocks[bi];
+    if bytes.len() != bm.len as usize || crc32fast::hash(bytes) != bm.crc {
+        return Err(format!("block {bi} checksum mismatch"));
+    }
+    let mut offs = Vec::with_capacity(bm.cols.len());
+    let mut o = 0usize;
+    for c in &bm.cols {
+        offs.push(o);
+        o += c.clen as usize;
+    }
+    let col = |i: usize| -> Result<std::borrow::Cow<'_, [u8]>, String> {
+        let c = bm.cols[i];
+        let s = &bytes[offs[i]..offs[i] + c.clen as usize];
+        if c.compressed {
+            let v = zstd::bulk::decompress(s, c.rlen as usize).map_err(|e| format!("column {i}: {e}"))?;
+            if v.len() != c.rlen as usize {
+                return Err(format!("column {i}: length mismatch"));
+            }
+            Ok(std::borrow::Cow::Owned(v))
+        } else {
+            Ok(std::borrow::Cow::Borrowed(s))
+        }
+    };
+    let de = |e: DecodeError| format!("block {bi}: {}", e.0);
+    let n = bm.rows as usize;
+    // timestamps and stream ids
+    let tsb = col(C_TS)?;
+    let mut r = Reader::new(&tsb);
+    let mut ts = Vec::with_capacity(n);
+    let mut prev = bm.min_ts;
+    for _ in 0..n {
+        prev = prev.wrapping_add(r.ivarint().map_err(de)?);
+        ts.push(prev);
+    }
+    let sidb = col(C_SID)?;
+    let mut r = Reader::new(&sidb);
+    let mut sids = Vec::with_capacity(n);
+    while !r.is_empty() {
+        let sid = r.len(meta.streams.len().saturating_sub(1)).map_err(de)? as u32;
+        let run = r.len(n - sids.len()).map_err(de)?;
+        sids.extend(std::iter::repeat_n(sid, run));
+    }
+    if sids.len() != n || meta.streams.is_empty() {
+        return Err(format!(
+            "block {bi}: stream id column has {} rows, want {n}",
+            sids.len()
+        ));
+    }
+    let mut cand: Vec<bool> = (0..n)
+        .map(|i| ts[i] >= f.start && ts[i] < f.end && (f.sid_ok)(sids[i]))
+        .collect();
+    // trace ids
+    let traceb = col(C_TRACE)?;
+    if traceb.len() < n {
+        return Err(format!("block {bi}: trace column too short"));
+    }
+    let mut trace_ids: Vec<Option<[u8; 16]>> = Vec::with_capacity(n);
+    {
+        let mut p = n;
+        for i in 0..n {
+            if traceb[i] != 0 {
+                let t: [u8; 16] = traceb
+                    .get(p..p + 16)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| format!("block {bi}: trace column truncated"))?;
+                p += 16;
+                trace_ids.push(Some(t));
+            } else {
+                trace_ids.push(None);
+            }
+        }
+    }
+    if let Some(want) = f.trace_id {
+        for i in 0..n {
+            cand[i] &= trace_ids[i] == Some(want);
+        }
+    }
+    if !cand.iter().any(|&c| c) {
+        return Ok(());
+    }
+    // lines
+    let dict = parse_dict(&col(C_DICT)?).map_err(de)?;
+    let nf = dict.field_names.len();
+    let nk = dict.key_names.len();
+    if bm.cols.len() != C_FIXED + nf + nk {
+        return Err(format!("block {bi}: column count does not match the dictionary"));
+    }
+    let mshape = col(C_MSHAPE)?;
+    let raw = StrCol::parse(&col(C_RAW)?)?;
+    let mut keycols = Vec::with_capacity(nk);
+    for j in 0..nk {
+        keycols.push(StrCol::parse(&col(C_FIXED + nf + j)?)?);
+    }
+    let mut kpos = vec![0usize; nk];
+    let mut rawpos = 0usize;
+    let mut r = Reader::new(&mshape);
+    let mut lines: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut vals: Vec<&str> = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
+    for (i, c) in cand.iter_mut().enumerate() {
+        let s = r.len(dict.mshapes.len()).map_err(de)?;
+        let mut line = None;
+        if s == 0 {
+            if rawpos >= raw.len() {
+                return Err(format!("block {bi}: raw line column too short"));
+            }
+            if *c {
+                line = Some(raw.get(rawpos).to_string());
+            }
+            rawpos += 1;
+        } else {
+            let (style, ids, quoted) = &dict.mshapes[s - 1];
+            vals.clear();
+            keys.clear();
+            for &id in ids {
+                let id = id as usize;
+                if kpos[id] >= keycols[id].len() {
+                    return Err(format!("block {bi}: key column too short"));
+                }
+                if *c {
+                    vals.push(keycols[id].get(kpos[id]));
+                    keys.push(&dict.key_names[id]);
+                }
+                kpos[id] += 1;
+            }
+            if *c {
+                let mut l = String::with_capacity(64 + vals.iter().map(|v| v.len() + 8).sum::<usize>());
+                unshred(*style, &keys, quoted, vals.iter().copied(), &mut l);
+                line = Some(l);
+            }
+        }
+        if let Some(l) = &line {
+            if !(f.line_ok)(l) {
+                *c = false;
+                line = None;
+            }
+        }
+        let _ = i;
+        lines.push(line);
+    }
+    if !cand.iter().any(|&c| c) {
+        return Ok(());
+    }
+    // the rest
+    let sevb = col(C_SEV)?;
+    let mut sev_r = Reader::new(&sevb);
+    let spanb = col(C_SPAN)?;
+    if spanb.len() < n {
+        return Err(format!("block {bi}: span column too short"));
+    }
+    let fshape = col(C_FSHAPE)?;
+    let mut fs_r = Reader::new(&fshape);
+    let mut fcols = Vec::with_capacity(nf);
+    for j in 0..nf {
+        fcols.push(StrCol::parse(&col(C_FIXED + j)?)?);
+    }
+    let mut fpos = vec![0usize; nf];
+    let mut sp = n;
+    for i in 0..n {
+        let sev = sev_r.uvarint().map_err(de)?;
+        let span_id = if spanb[i] != 0 {
+            let t: [u8; 8] = spanb
+                .get(sp..sp + 8)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| format!("block {bi}: span column truncated"))?;
+            sp += 8;
+            Some(t)
+        } else {
+            None
+        };
+        let fsi = fs_r.len(dict.fshapes.len().saturating_sub(1)).map_err(de)?;
+        let shape = dict
+            .fshapes
+            .get(fsi)
+            .ok_or_else(|| format!("block {bi}: field shape out of range"))?;
+        let mut fields = Vec::new();
+        for &id in shape {
+            let id = id as usize;
+            if fpos[id] >= fcols[id].len() {
+                return Err(format!("block {bi}: field column too short"));
+            }
+            if cand[i] {
+                fields.push((dict.field_names[id].clone(), fcols[id].get(fpos[id]).to_string()));
+            }
+            fpos[id] += 1;
+        }
+        if cand[i] {
+            out.push(LogRecord {
+                ts_ns: ts[i],
+                stream: meta.streams[sids[i] as usize].clone(),
+                message: lines[i].take().unwrap_or_default(),
+                fields,
+                trace_id: trace_ids[i],
+                span_id,
+                severity: if sev == 0 {
+                    None
+                } else {
+                    Some((sev - 1).min(255) as u8)
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_rows() -> Vec<LogRecord> {
+        let a = Labels::from_pairs([("app", "a")]);
+        let b = Labels::from_pairs([("app", "b")]);
+        let mut v = Vec::new();
+        for i in 0..50i64 {
+            let mut r = LogRecord::new(
+                1_000 + i * 7,
+                if i % 3 == 0 { b.clone() } else { a.clone() },
+                match i % 4 {
+                    0 => format!(r#"{{"level":"info","n":{i},"id":"{:032x}"}}"#, i * 977),
+                    1 => format!("plain line {i}"),
+                    2 => format!(r#"{{"level": "warn", "msg": "x{i}", "nested": {{"a":[1,2]}}}}"#),
+                    _ => String::new(),
+                },
+            );
+            if i % 5 == 0 {
+                r.fields = vec![
+                    ("user.id".into(), format!("u{i}")),
+                    ("k8s.pod".into(), "p".into()),
+                ];
+            } else if i % 5 == 1 {
+                r.fields = vec![("k8s.pod".into(), "q".into())];
+            }
+            if i % 2 == 0 {
+                r.trace_id = Some([i as u8; 16]);
+                r.span_id = Some([i as u8 + 1; 8]);
+                r.severity = Some((i % 24) as u8 + 1);
+            }
+            v.push(r);
+        }
+        v.sort_by(|x, y| x.stream.cmp(&y.stream).then(x.ts_ns.cmp(&y.ts_ns)));
+        v
+    }
+
+    fn build_rows(v: &[LogRecord], opts: &BuildOptions) -> (Vec<u8>, SegmentMeta) {
+        let streams = vec![v[0].stream.clone(), v.last().unwrap().stream.clone()];
+        let sids: Vec<u32> = v
+            .iter()
+            .map(|r| if r.stream == streams[0] { 0 } else { 1 })
+            .collect();
+        let refs: Vec<&LogRecord> = v.iter().collect();
+        build("t", 0, streams, &refs, &sids, vec![3], vec![], opts)
+    }
+
+    fn read_all(bytes: &[u8]) -> (SegmentMeta, Vec<LogRecord>) {
+        let size = bytes.len() as u64;
+        let (fo, fl, crc) = parse_trailer(&bytes[bytes.len() - TRAILER..], size).unwrap();
+        let meta = decode_footer(&bytes[fo as usize..fo as usize + fl], crc, fo).unwrap();
+        let mut out = Vec::new();
+        for (bi, b) in meta.blocks.iter().enumerate() {
+            let f = RowFilter {
+                sid_ok: &|_| true,
+                start: i64::MIN,
+                end: i64::MAX,
+                line_ok: &|_| true,
+                trace_id: None,
+            };
+            read_block(
+                &meta,
+                bi,
+                &bytes[b.offset as usize..(b.offset + u64::from(b.len)) as usize],
+                &f,
+                &mut out,
+            )
+            .unwrap();
+        }
+        (meta, out)
+    }
+
+    #[test]
+    fn round_trips_every_column_across_block_sizes() {
+        let v = sample_rows();
+        for rows in [1, 7, 8192] {
+            let opts = BuildOptions {
+                block_rows: rows,
+                ..Default::default()
+            };
+            let (bytes, m) = build_rows(&v, &opts);
+            let (meta, got) = read_all(&bytes);
+            assert_eq!(got, v);
+            assert_eq!(meta.rows, 50);
+            assert_eq!(meta.blocks.len(), m.blocks.len());
+            assert_eq!(meta.flush_seqs, [3]);
+            assert_eq!((meta.min_ts, meta.max_ts), (1_000, 1_000 + 49 * 7));
+        }
+    }
+
+    #[test]
+    fn token_bloom_covers_lines() {
+        let v = sample_rows();
+        let (bytes, _) = build_rows(&v, &BuildOptions::default());
+        let (meta, _) = read_all(&bytes);
+        let b = &meta.blocks[0];
+        for c in tokens::needle_conditions(format!("{:032x}", 977 * 4).as_bytes()) {
+            assert!(c.iter().any(|alt| alt.iter().all(|h| b.tokens.may_contain(*h))));
+        }
+        assert!(b.traces.may_contain(tokens::hash(&[4u8; 16])));
+    }
+
+    #[test]
+    fn corruption_is_detected_not_panicking() {
+        let v = sample_rows();
+        let (bytes, _) = build_rows(&v, &BuildOptions::default());
+        let size = bytes.len() as u64;
+        let (fo, fl, crc) = parse_trailer(&bytes[bytes.len() - TRAILER..], size).unwrap();
+        let meta = decode_footer(&bytes[fo as usize..fo as usize + fl], crc, fo).unwrap();
+        let b = &meta.blocks[0];
+        let mut blk = bytes[b.offset as usize..(b.offset + u64::from(b.len)) as usize].to_vec();
+        blk[3] ^= 0x55;
+        let f = RowFilter {
+            sid_ok: &|_| true,
+            start: i64::MIN,
+            end: i64::MAX,
+            line_ok: &|_| true,
+            trace_id: None,
+        };
+        assert!(read_block(&meta, 0, &blk, &f, &mut Vec::new()).is_err());
+        let mut foot = bytes[fo as usize..fo as usize + fl].to_vec();
+        foot[5] ^= 1;
+        assert!(decode_footer(&foot, crc, fo).is_err());
+        assert!(parse_trailer(&[0u8; 16], size).is_err());
+    }
+}
