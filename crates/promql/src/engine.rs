@@ -217,6 +217,20 @@ impl Engine {
 
 /// Parses a query, mapping the parser's message to [`Error::Parse`].
 pub fn parse(query: &str) -> Res<Expr> {
+    static EXTRA: std::sync::Once = std::sync::Once::new();
+    EXTRA.call_once(|| {
+        use promql_parser::parser::value::ValueType;
+        // `holt_winters` is the pre-3.0 name of `double_exponential_smoothing`.
+        let f = promql_parser::parser::Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        );
+        // Only fails if the parser learns the name itself, which is fine.
+        let _ = promql_parser::parser::register_extra_functions(vec![f]);
+    });
     promql_parser::parser::parse(query).map_err(|m| Error::Parse {
         message: m,
         position: None,
@@ -576,7 +590,7 @@ impl<'a> Ev<'a> {
 
     pub fn check_deadline(&self) -> Res<()> {
         if let Some(d) = self.sh.borrow().deadline {
-            if Instant::now() > d {
+            if Instant::now() >= d {
                 return Err(Error::Timeout("expression evaluation"));
             }
         }
