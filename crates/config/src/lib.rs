@@ -1,1 +1,248 @@
-//! placeholder
+//! The Sightline config file: an unmodified Prometheus `prometheus.yml` (plus its rule files)
+//! with Sightline's own settings in an optional `sightline:` section.
+//!
+//! [`load`] reads, expands `${VAR}`s ([`env`]), parses strictly (unknown keys are errors, as in
+//! Prometheus), validates, resolves inherited values and relative paths, and loads every rule
+//! file `rule_files` matches. [`check_files`] backs `sightline check-config`.
+//!
+//! Invariants after a successful [`load`]:
+//! - every [`ScrapeConfig`] has a non-zero `scrape_interval`, a `scrape_timeout` no greater than
+//!   it, non-empty `scrape_protocols`, and limits inherited from `global` where unset;
+//! - `job_name`s are unique and non-empty; relabel rules are compiled and valid;
+//! - file paths (`file_sd_configs.files`, TLS files, credential files, `rule_files`,
+//!   `sightline.data_dir`) are absolute or relative to the working directory, never to the
+//!   config file;
+//! - `rule_groups` holds every group of every matched rule file, each validated (PromQL parsed).
+//!
+//! Every error and warning names the file, line and column (1-based) of the offending node and,
+//! for problems found after parsing, its path (`scrape_configs[2].scrape_timeout`).
+
+pub mod env;
+pub mod locate;
+pub mod rules;
+pub mod types;
+pub mod units;
+
+pub use rules::{LoadedGroup, Rule, RuleFile, RuleGroup};
+pub use sightline_relabel::{RelabelConfig, Relabeler};
+pub use types::*;
+pub use units::{format_duration, format_size, parse_duration, parse_size, UnitError};
+
+mod validate;
+
+use env::Seg;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// How serious a [`Diagnostic`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A problem in a config or rule file, with its location when known.
+/// Displays as `file:line:col: message` (`file:line:col: warning: message` for warnings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based line and column.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// A non-fatal finding of [`load`] (an unset `${VAR}`, an unsupported discovery kind, ...).
+pub type Warning = Diagnostic;
+
+impl Diagnostic {
+    pub fn error(file: &Path, loc: Option<(usize, usize)>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line: loc.map(|l| l.0),
+            column: loc.map(|l| l.1),
+            severity: Severity::Error,
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(file: &Path, loc: Option<(usize, usize)>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(file, loc, message)
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        match self.severity {
+            Severity::Error => write!(f, ": {}", self.message),
+            Severity::Warning => write!(f, ": warning: {}", self.message),
+        }
+    }
+}
+
+/// Why [`load`] refused a config: one or more errors (all of them, not just the first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ConfigError {
+    fn one(d: Diagnostic) -> Self {
+        Self { diagnostics: vec![d] }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Loads a config file with `${VAR}` taken from the process environment.
+pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), ConfigError> {
+    load_with_env(path, &|name| std::env::var(name).ok())
+}
+
+/// [`load`] with an explicit variable lookup (tests, embedding).
+pub fn load_with_env(path: &Path, lookup: env::Lookup<'_>) -> Result<(Config, Vec<Warning>), ConfigError> {
+    let src = read(path).map_err(ConfigError::one)?;
+    load_str(path, &src, lookup)
+}
+
+/// Loads config text as if read from `path` (relative paths resolve against its directory).
+pub fn load_str(
+    path: &Path,
+    src: &str,
+    lookup: env::Lookup<'_>,
+) -> Result<(Config, Vec<Warning>), ConfigError> {
+    let (mut cfg, mut warnings) = parse_yaml::<Config>(path, src, Some(lookup)).map_err(ConfigError::one)?;
+    let errors = validate::validate(path, src, &mut cfg, &mut warnings, lookup);
+    if errors.is_empty() {
+        Ok((cfg, warnings))
+    } else {
+        Err(ConfigError { diagnostics: errors })
+    }
+}
+
+/// Loads and validates one rule file.
+pub fn load_rule_file(path: &Path) -> Result<RuleFile, Vec<Diagnostic>> {
+    let src = read(path).map_err(|d| vec![d])?;
+    rules::parse_rule_file(path, &src)
+}
+
+/// Checks config and rule files for `sightline check-config`. Each file is recognised as a rule
+/// file (top-level `groups:`) or a main config; a main config's rule files are checked too.
+/// Returns every error and warning; none with [`Diagnostic::is_error`] means all are valid.
+pub fn check_files(paths: &[PathBuf]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for p in paths {
+        let src = match read(p) {
+            Ok(s) => s,
+            Err(d) => {
+                out.push(d);
+                continue;
+            }
+        };
+        if rules::looks_like_rule_file(&src) {
+            if let Err(ds) = rules::parse_rule_file(p, &src) {
+                out.extend(ds);
+            }
+        } else {
+            match load_str(p, &src, &|name| std::env::var(name).ok()) {
+                Ok((_, warnings)) => out.extend(warnings),
+                Err(e) => out.extend(e.diagnostics),
+            }
+        }
+    }
+    out
+}
+
+fn read(path: &Path) -> Result<String, Diagnostic> {
+    std::fs::read_to_string(path).map_err(|e| Diagnostic::error(path, None, format!("cannot read file: {e}")))
+}
+
+/// Parses YAML into `T` strictly, expanding `${VAR}` when `lookup` is given. Syntax and type
+/// errors carry serde_yaml's location; unset variables become located warnings.
+pub(crate) fn parse_yaml<T: DeserializeOwned>(
+    path: &Path,
+    src: &str,
+    lookup: Option<env::Lookup<'_>>,
+) -> Result<(T, Vec<Warning>), Diagnostic> {
+    // An empty document (or only comments) is a valid, all-defaults file.
+    let text = match serde_yaml::from_str::<serde_yaml::Value>(src) {
+        Ok(serde_yaml::Value::Null) => "{}",
+        _ => src,
+    };
+    let de = serde_yaml::Deserializer::from_str(text);
+    let mut warnings = Vec::new();
+    let res = match lookup {
+        Some(lookup) => {
+            let ctx = env::Ctx::new(lookup);
+            let r = T::deserialize(env::Wrap::new(de, &ctx));
+            for (segs, name) in ctx.unset.into_inner() {
+                warnings.push(Diagnostic::warning(
+                    path,
+                    locate::locate_nearest(src, &segs),
+                    format!(
+                        "{}: environment variable {name} is not set; expanded to \"\"",
+                        env::path_string(&segs)
+                    ),
+                ));
+            }
+            r
+        }
+        None => T::deserialize(de),
+    };
+    match res {
+        Ok(v) => Ok((v, warnings)),
+        Err(e) => Err(yaml_diag(path, &e)),
+    }
+}
+
+fn yaml_diag(path: &Path, e: &serde_yaml::Error) -> Diagnostic {
+    let loc = e.location().map(|l| (l.line(), l.column()));
+    let mut msg = e.to_string();
+    // serde_yaml appends " at line L column C"; the location is reported up front instead.
+    if let Some(i) = msg.rfind(" at line ") {
+        if msg[i + 9..].split(" column ").all(|p| p.parse::<usize>().is_ok()) {
+            msg.truncate(i);
+        }
+    }
+    Diagnostic::error(path, loc, msg)
+}
+
+/// An error at the node `segs` of `src` (or its nearest existing ancestor), message prefixed
+/// with the path.
+pub(crate) fn locate_diag(file: &Path, src: &str, segs: &[Seg], msg: String) -> Diagnostic {
+    let loc = locate::locate_nearest(src, segs);
+    let p = env::path_string(segs);
+    let msg = if p.is_empty() { msg } else { format!("{p}: {msg}") };
+    Diagnostic::error(file, loc, msg)
+}
+
+#[cfg(test)]
+mod tests;
