@@ -61,8 +61,9 @@ impl Default for QueryOpts {
 /// [`Error::Timeout`] to `timeout` and the rest to `execution`.
 #[derive(Debug, Error)]
 pub enum Error {
-    /// The query text is not valid PromQL. `position` is a byte offset when known.
-    #[error("{message}")]
+    /// The query text (or a query parameter) is not valid. `position` is a
+    /// byte offset when known.
+    #[error("parse error: {message}")]
     Parse {
         message: String,
         position: Option<usize>,
@@ -79,6 +80,12 @@ pub enum Error {
 }
 
 pub(crate) type Res<T> = Result<T, Error>;
+
+/// Most steps a range query may have (Prometheus's API limit).
+pub const MAX_RANGE_POINTS: i64 = 11_000;
+
+/// Most steps a subquery may evaluate when no sample limit is set.
+const MAX_SUBQUERY_STEPS: i64 = 100_000_000;
 
 pub(crate) fn exec_err<T>(msg: impl Into<String>) -> Res<T> {
     Err(Error::Execution(msg.into()))
@@ -166,6 +173,13 @@ impl Engine {
         if end_ms < start_ms {
             return Err(Error::Parse {
                 message: "end timestamp must not be before start time".into(),
+                position: None,
+            });
+        }
+        let points = (end_ms - start_ms) / step_ms + 1;
+        if points > MAX_RANGE_POINTS {
+            return Err(Error::Parse {
+                message: "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
                 position: None,
             });
         }
@@ -871,6 +885,11 @@ impl<'a> Ev<'a> {
         }
         if start > last_ref {
             return Ok(Vec::new());
+        }
+        let steps = (last_ref - start) / step + 1;
+        let max = self.sh.borrow().max_samples as i64;
+        if steps > MAX_SUBQUERY_STEPS || (max > 0 && steps > max) {
+            return Err(Error::TooManySamples);
         }
         let child = self.child(start, last_ref, step);
         match child.eval(&sq.expr)? {

@@ -174,3 +174,19 @@ fn holt_winters_alias_and_name_dropping() {
     let r = e.instant(&st2, "last_over_time({x=\"1\"}[1m])", 0, &o).unwrap();
     assert!(matches!(r.value, Value::Vector(ref v) if v.len() == 2));
 }
+
+#[test]
+fn resolution_and_subquery_limits() {
+    let st = store();
+    let e = Engine::default();
+    let o = QueryOpts::default();
+    let err = e.range(&st, "temperature", 0, 20_000_000, 1, &o).unwrap_err();
+    assert!(matches!(err, Error::Parse { .. }));
+    assert!(err
+        .to_string()
+        .contains("exceeded maximum resolution of 11,000 points per timeseries"));
+    let err = e
+        .instant(&st, "max_over_time(temperature[10y:1ms])", 0, &o)
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManySamples));
+}
