@@ -219,12 +219,12 @@ pub(crate) fn parse_yaml<T: DeserializeOwned>(
     };
     match res {
         Ok(v) => Ok((v, warnings)),
-        Err(e) => Err(yaml_diag(path, &e)),
+        Err(e) => Err(yaml_diag(path, src, &e)),
     }
 }
 
-fn yaml_diag(path: &Path, e: &serde_yaml::Error) -> Diagnostic {
-    let loc = e.location().map(|l| (l.line(), l.column()));
+fn yaml_diag(path: &Path, src: &str, e: &serde_yaml::Error) -> Diagnostic {
+    let mut loc = e.location().map(|l| (l.line(), l.column()));
     let mut msg = e.to_string();
     // serde_yaml appends " at line L column C"; the location is reported up front instead.
     if let Some(i) = msg.rfind(" at line ") {
@@ -232,7 +232,101 @@ fn yaml_diag(path: &Path, e: &serde_yaml::Error) -> Diagnostic {
             msg.truncate(i);
         }
     }
+    msg = shorten_unknown_field(&msg);
+    // A relabel rule is validated as a whole, so serde_yaml points at the rule; point at the
+    // offending field instead (`...relabel_configs[0].regex`).
+    if let Some((p, rest)) = msg.split_once(": ") {
+        if let (Some(field), Some(mut segs)) = (relabel_error_field(rest), parse_path(p)) {
+            segs.push(Seg::Key(field.into()));
+            if let Some(l) = locate::locate(src, &segs) {
+                loc = Some(l);
+                msg = format!("{}: {rest}", env::path_string(&segs));
+            }
+        }
+    }
     Diagnostic::error(path, loc, msg)
+}
+
+/// The relabel config field a [`sightline_relabel::RelabelError`] message is about.
+fn relabel_error_field(msg: &str) -> Option<&'static str> {
+    if msg.starts_with("unknown relabel action ") {
+        Some("action")
+    } else if msg.starts_with("invalid regex ") {
+        Some("regex")
+    } else if msg.contains("requires non-zero modulus") {
+        Some("modulus")
+    } else if msg.contains("is invalid 'target_label'") {
+        Some("target_label")
+    } else if msg.contains("is invalid 'replacement'") || msg.starts_with("'replacement' can not be set") {
+        Some("replacement")
+    } else if msg.contains("in 'source_labels'") {
+        Some("source_labels")
+    } else {
+        None
+    }
+}
+
+/// Parses serde_yaml's path text (`a.b[2].c`) back into segments.
+fn parse_path(p: &str) -> Option<Vec<Seg>> {
+    let mut segs = Vec::new();
+    for part in p.split('.') {
+        let (key, idx) = part.split_once('[').map_or((part, ""), |(k, i)| (k, i));
+        if !key.is_empty() {
+            segs.push(Seg::Key(key.to_string()));
+        }
+        if !idx.is_empty() {
+            for i in idx.split('[') {
+                segs.push(Seg::Index(i.trim_end_matches(']').parse().ok()?));
+            }
+        }
+    }
+    (!segs.is_empty()).then_some(segs)
+}
+
+/// serde lists every expected field after an unknown one (over 70 for a scrape config);
+/// keep the message short and suggest the closest field name instead.
+fn shorten_unknown_field(msg: &str) -> String {
+    let Some(i) = msg.find("unknown field `") else {
+        return msg.to_string();
+    };
+    let after = &msg[i + 15..];
+    let Some(end) = after.find('`') else {
+        return msg.to_string();
+    };
+    let field = &after[..end];
+    let rest = &after[end + 1..];
+    let Some(list) = rest
+        .strip_prefix(", expected one of ")
+        .or(rest.strip_prefix(", expected "))
+    else {
+        return msg.to_string();
+    };
+    let best = list
+        .split(", ")
+        .map(|c| c.trim_matches('`'))
+        .map(|c| (edit_distance(field, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min();
+    let mut out = format!("{}unknown field `{field}`", &msg[..i]);
+    if let Some((_, c)) = best {
+        out.push_str(&format!(" (did you mean `{c}`?)"));
+    }
+    out
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// An error at the node `segs` of `src` (or its nearest existing ancestor), message prefixed

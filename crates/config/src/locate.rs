@@ -99,17 +99,77 @@ impl<'de> Visitor<'de> for Finder<'_> {
         let Some((first, rest)) = self.path.split_first() else {
             return Err(de::Error::custom(MARKER));
         };
-        while let Some(key) = map.next_key::<serde_yaml::Value>()? {
-            let hit = match (first, &key) {
-                (Seg::Key(k), serde_yaml::Value::String(s)) => k == s,
-                _ => false,
-            };
+        let Seg::Key(want) = first else {
+            return Ok(());
+        };
+        // The last segment is reported at its key (`scrape_timeout:`), so the probe fails on
+        // the matching key itself; otherwise the walk continues into the value.
+        let probe = KeyProbe {
+            want,
+            fail_on_match: rest.is_empty(),
+        };
+        while let Some(hit) = map.next_key_seed(probe)? {
             if hit {
                 return map.next_value_seed(Finder { path: rest });
             }
             map.next_value::<IgnoredAny>()?;
         }
         Ok(())
+    }
+}
+
+/// Deserializes a map key and says whether it is `want` (failing there when asked to).
+#[derive(Clone, Copy)]
+struct KeyProbe<'p> {
+    want: &'p str,
+    fail_on_match: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for KeyProbe<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyProbe<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        if v == self.want {
+            if self.fail_on_match {
+                return Err(E::custom(MARKER));
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(false)
     }
 }
 
@@ -134,15 +194,16 @@ mod tests {
     #[test]
     fn finds_nodes() {
         let src = "a: 1\nlist:\n  - name: x\n    v: [1, 2]\n  - name: y\n    v: {q: 3}\n";
-        assert_eq!(locate(src, &[k("a")]), Some((1, 4)));
-        assert_eq!(locate(src, &[k("list"), Seg::Index(1), k("name")]), Some((5, 11)));
+        // Keys are reported at the key, sequence items at the item.
+        assert_eq!(locate(src, &[k("a")]), Some((1, 1)));
+        assert_eq!(locate(src, &[k("list"), Seg::Index(1), k("name")]), Some((5, 5)));
         assert_eq!(
             locate(src, &[k("list"), Seg::Index(0), k("v"), Seg::Index(1)]),
             Some((4, 12))
         );
         assert_eq!(
             locate(src, &[k("list"), Seg::Index(1), k("v"), k("q")]),
-            Some((6, 12))
+            Some((6, 9))
         );
         assert_eq!(locate(src, &[k("list"), Seg::Index(1)]), Some((5, 5)));
         assert_eq!(locate(src, &[k("missing")]), None);

@@ -129,7 +129,7 @@ scrape_configs:
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert_eq!(
         warnings[0].to_string(),
-        "p.yml:5:43: warning: scrape_configs[0].static_configs[0].labels.who: environment variable \
+        "p.yml:5:38: warning: scrape_configs[0].static_configs[0].labels.who: environment variable \
          UNSET_VAR_X is not set; expanded to \"\""
     );
 }
@@ -145,5 +145,350 @@ fn semantic_errors_have_lines() {
         "global:\n  scrape_interval: 5s\nscrape_configs:\n  - job_name: a\n    scrape_timeout: 6s\n",
         5,
         "scrape timeout greater than scrape interval for scrape config with job name \"a\" (6s > 5s)",
+    );
+}
+
+#[test]
+fn parse_errors_have_lines_and_columns() {
+    // (yaml, line, column, message part)
+    let cases: &[(&str, usize, usize, &str)] = &[
+        ("global:\n  scrape_interval: 5x\n", 2, 20, "global.scrape_interval: not a valid duration string: \"5x\""),
+        ("global:\n  bogus: 1\n", 2, 3, "global: unknown field `bogus`"),
+        ("scrape_configs:\n  - job_name: a\n    scrape_intervall: 1s\n", 3, 5, "unknown field `scrape_intervall` (did you mean `scrape_interval`?)"),
+        ("scrape_configs:\n  - job_name: a\n    sample_limit: lots\n", 3, 19, "scrape_configs[0].sample_limit: invalid type: string \"lots\", expected u64"),
+        ("scrape_configs: [\n", 2, 1, "did not find expected node content"),
+        ("global: {scrape_interval: 1m}\nglobal: {}\n", 1, 1, "duplicate field `global`"),
+        (
+            "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - source_labels: [a]\n        regex: '(unclosed'\n        target_label: b\n",
+            5, 9, "scrape_configs[0].relabel_configs[0].regex: invalid regex \"(unclosed\": unclosed group",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    metric_relabel_configs:\n      - action: replace\n",
+            4, 9, "scrape_configs[0].metric_relabel_configs[0]: relabel configuration for replace action requires 'target_label' value",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: hashmod\n        target_label: x\n",
+            4, 9, "relabel configuration for hashmod requires non-zero modulus",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: keeep\n",
+            4, 9, "scrape_configs[0].relabel_configs[0].action: unknown relabel action \"keeep\"",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - target_label: '1bad'\n",
+            4, 9, "scrape_configs[0].relabel_configs[0].target_label: \"1bad\" is invalid 'target_label' for replace action",
+        ),
+        ("sightline:\n  storage:\n    retention_size: 12XB\n", 3, 21, "not a valid size: \"12XB\""),
+        ("sightline:\n  listen_addr: x\n", 2, 3, "sightline: unknown field `listen_addr`"),
+        ("storage:\n  tsdb:\n    out_of_order_time_window: soon\n", 3, 31, "not a valid duration string"),
+    ];
+    for (src, line, col, want) in cases {
+        let (l, c, msg) = error_of(src);
+        assert!(
+            msg.contains(want),
+            "message {msg:?} does not contain {want:?}\n{src}"
+        );
+        assert_eq!((l, c), (Some(*line), Some(*col)), "location of {msg:?}\n{src}");
+    }
+}
+
+#[test]
+fn validation_errors_have_lines() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("global:\n  scrape_interval: 5s\n  scrape_timeout: 6s\n", 3, "global.scrape_timeout: global scrape timeout greater than scrape interval"),
+        ("scrape_configs:\n  - static_configs: []\n", 2, "scrape_configs[0]: job_name is empty"),
+        ("scrape_configs:\n  - job_name: a\n    scheme: ftp\n", 3, "scheme must be \"http\" or \"https\", got \"ftp\""),
+        ("scrape_configs:\n  - job_name: a\n    metrics_path: metrics\n", 3, "metrics_path \"metrics\" must start with '/'"),
+        ("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['ok:1', 'http://x/y']\n", 4, "scrape_configs[0].static_configs[0].targets[1]: \"http://x/y\" is not a valid hostname"),
+        ("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [a]\n        labels: {'bad-name': x}\n", 5, "\"bad-name\" is not a valid label name"),
+        ("scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: ['targets.txt']\n", 4, "path name \"targets.txt\" is not valid for file discovery"),
+        ("scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: []\n", 4, "file service discovery config must contain at least one path name"),
+        ("scrape_configs:\n  - job_name: a\n    scrape_protocols: [PrometheusText0.0.4, Carrier]\n", 3, "unknown scrape protocol \"Carrier\""),
+        ("scrape_configs:\n  - job_name: a\n    scrape_protocols: [PrometheusProto, PrometheusProto]\n", 3, "duplicated protocol in scrape_protocols"),
+        ("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: f}\n", 3, "at most one of basic_auth password & password_file must be configured"),
+        ("scrape_configs:\n  - job_name: a\n    bearer_token: t\n    bearer_token_file: f\n", 2, "at most one of bearer_token & bearer_token_file must be configured"),
+        ("scrape_configs:\n  - job_name: a\n    bearer_token: t\n    basic_auth: {username: u}\n", 2, "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"),
+        ("scrape_configs:\n  - job_name: a\n    bearer_token: t\n    authorization: {credentials: c}\n", 2, "authorization is not compatible with bearer_token & bearer_token_file"),
+        ("scrape_configs:\n  - job_name: a\n    authorization:\n      type: Basic\n", 4, "authorization type cannot be set to \"basic\", use \"basic_auth\" instead"),
+        ("scrape_configs:\n  - job_name: a\n    authorization: {credentials: c, credentials_file: f}\n", 3, "at most one of authorization credentials & credentials_file must be configured"),
+        ("scrape_configs:\n  - job_name: a\n    tls_config:\n      min_version: TLS9\n", 4, "unknown TLS version: TLS9"),
+        ("scrape_configs:\n  - job_name: a\n    tls_config:\n      cert_file: c.pem\n", 3, "client certificates need both"),
+        ("scrape_configs:\n  - job_name: a\n    proxy_url: 'ftp://p'\n", 3, "proxy_url \"ftp://p\" must be an http, https or socks5 URL"),
+        ("alerting:\n  alertmanagers:\n    - api_version: v1\n", 3, "expected Alertmanager api version to be one of [v2] but got \"v1\""),
+        ("remote_write:\n  - name: x\n", 2, "remote_write[0]: url for remote_write is empty"),
+        ("remote_write:\n  - url: 'localhost:9090/api'\n", 2, "invalid remote_write URL"),
+        ("remote_write:\n  - url: http://a/x\n    name: n\n  - url: http://b/x\n    name: n\n", 5, "found multiple remote write configs with job name \"n\""),
+        ("remote_write:\n  - url: http://a/x\n    headers: {Content-Type: x}\n", 3, "Content-Type is a reserved header. It must not be changed"),
+        ("remote_write:\n  - url: http://a/x\n    protobuf_message: foo\n", 3, "unknown remote write protobuf message \"foo\""),
+        ("remote_read:\n  - {}\n", 2, "url for remote_read is empty"),
+        ("tracing:\n  client_type: udp\n", 2, "expected tracing client type to be grpc or http"),
+        ("sightline:\n  storage:\n    wal_fsync: sometimes\n", 3, "unknown wal_fsync policy \"sometimes\" (always, interval, never)"),
+        ("sightline:\n  log:\n    level: loud\n", 3, "unknown log level \"loud\""),
+        ("sightline:\n  log:\n    format: xml\n", 3, "unknown log format \"xml\""),
+        ("sightline:\n  limits:\n    max_labels_per_series: 0\n", 3, "max_labels_per_series must be greater than 0"),
+        ("global:\n  external_labels:\n    'a-b': x\n", 2, "\"a-b\" is not a valid label name"),
+        ("global:\n  metric_name_validation_scheme: strict\n", 2, "unknown name validation method specified"),
+        ("rule_files: ['[unclosed']\n", 1, "invalid file path pattern \"[unclosed\""),
+    ];
+    for (src, line, want) in cases {
+        assert_error(src, *line, want);
+    }
+}
+
+#[test]
+fn all_errors_are_reported_and_bad_scrape_configs_left_out() {
+    let src = "scrape_configs:\n  - job_name: a\n    scheme: ftp\n  - job_name: a\n  - job_name: ok\n";
+    let e = load_text(src).unwrap_err();
+    assert_eq!(e.diagnostics.len(), 2, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("/nonexistent/prometheus.yml:3:5: scrape_configs[0].scheme:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n/nonexistent/prometheus.yml:4:5: scrape_configs[1].job_name: found multiple"),
+        "{text}"
+    );
+}
+
+#[test]
+fn defaults_and_inheritance() {
+    let (cfg, w) = load_text("").unwrap();
+    assert!(w.is_empty());
+    assert_eq!(cfg.global.scrape_interval, Duration::from_secs(60));
+    assert_eq!(cfg.global.scrape_timeout, Duration::from_secs(10));
+    assert_eq!(cfg.global.evaluation_interval, Duration::from_secs(60));
+    assert_eq!(cfg.global.scrape_protocols, default_scrape_protocols());
+    assert_eq!(cfg, Config::default());
+
+    let src = "\
+global:
+  scrape_interval: 5s
+  sample_limit: 100
+  body_size_limit: 10MB
+  scrape_protocols: [PrometheusText0.0.4]
+scrape_configs:
+  - job_name: inherit
+  - job_name: own
+    scrape_interval: 1m
+    scrape_timeout: 30s
+    sample_limit: 7
+    scrape_protocols: [PrometheusProto]
+  - job_name: zero-means-unset
+    scrape_interval: 0
+    scrape_timeout: 0s
+";
+    let (cfg, _) = load_text(src).unwrap();
+    // Global timeout unset and default 10s > 5s interval: timeout = interval.
+    assert_eq!(cfg.global.scrape_timeout, Duration::from_secs(5));
+    let [a, b, c] = &cfg.scrape_configs[..] else {
+        panic!()
+    };
+    assert_eq!(
+        (a.scrape_interval, a.scrape_timeout),
+        (Duration::from_secs(5), Duration::from_secs(5))
+    );
+    assert_eq!(a.sample_limit, 100);
+    assert_eq!(a.body_size_limit, 10 << 20);
+    assert_eq!(a.scrape_protocols, ["PrometheusText0.0.4"]);
+    assert_eq!(
+        (b.scrape_interval, b.scrape_timeout),
+        (Duration::from_secs(60), Duration::from_secs(30))
+    );
+    assert_eq!(b.sample_limit, 7);
+    assert_eq!(b.scrape_protocols, ["PrometheusProto"]);
+    assert_eq!(
+        (c.scrape_interval, c.scrape_timeout),
+        (Duration::from_secs(5), Duration::from_secs(5))
+    );
+    // Timeout inherits the global value when that fits in the job's interval.
+    let (cfg, _) =
+        load_text("global:\n  scrape_timeout: 3s\n  scrape_interval: 10s\nscrape_configs:\n  - job_name: x\n    scrape_interval: 2s\n")
+            .unwrap();
+    assert_eq!(cfg.scrape_configs[0].scrape_timeout, Duration::from_secs(2));
+    let self_scrape = ScrapeConfig::self_scrape("sightline", "127.0.0.1:7070");
+    assert_eq!(self_scrape.scrape_interval, Duration::from_secs(15));
+    assert_eq!(self_scrape.scrape_timeout, Duration::from_secs(10));
+    assert_eq!(self_scrape.metrics_path, "/metrics");
+    assert_eq!(self_scrape.static_configs[0].targets, ["127.0.0.1:7070"]);
+}
+
+#[test]
+fn full_prometheus_config_parses() {
+    let src = r#"
+global:
+  scrape_interval: 30s
+  external_labels: {cluster: eu1, replica: a}
+  query_log_file: queries.log
+scrape_configs:
+  - job_name: node
+    honor_labels: true
+    honor_timestamps: false
+    metrics_path: /probe
+    scheme: https
+    params: {module: [http_2xx], target: [a, b]}
+    basic_auth: {username: u, password_file: secrets/pw}
+    tls_config: {ca_file: ca.pem, cert_file: /abs/c.pem, key_file: k.pem, server_name: node, insecure_skip_verify: true, min_version: TLS12}
+    proxy_url: http://proxy:3128
+    follow_redirects: false
+    enable_http2: false
+    sample_limit: 1000
+    label_limit: 30
+    label_name_length_limit: 100
+    label_value_length_limit: 200
+    target_limit: 50
+    body_size_limit: 1GiB
+    static_configs:
+      - targets: ['a:9100', 'b:9100']
+        labels: {dc: x}
+    file_sd_configs:
+      - files: ['sd/*.json', /etc/sd.yml]
+        refresh_interval: 1m
+    relabel_configs:
+      - source_labels: [__address__]
+        regex: '(.*):\d+'
+        target_label: host
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: 'go_.*'
+        action: drop
+    kubernetes_sd_configs:
+      - role: pod
+    consul_sd_configs:
+      - server: localhost:8500
+  - job_name: bearer
+    bearer_token_file: token
+    authorization: null
+alerting:
+  alert_relabel_configs:
+    - regex: replica
+      action: labeldrop
+  alertmanagers:
+    - scheme: https
+      path_prefix: /am
+      timeout: 5s
+      authorization: {credentials: secret}
+      static_configs: [{targets: ['am:9093']}]
+      dns_sd_configs: [{names: [am.local]}]
+remote_write:
+  - url: https://rw.example/api/v1/write
+    name: main
+    remote_timeout: 10s
+    headers: {X-Scope-OrgID: t1}
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: 'expensive_.*'
+        action: drop
+    queue_config: {capacity: 2500, max_shards: 10, batch_send_deadline: 10s}
+    metadata_config: {send: false}
+    oauth2: {client_id: x}
+remote_read:
+  - url: http://rr:9090/api/v1/read
+    read_recent: true
+    required_matchers: {job: x}
+storage:
+  tsdb:
+    out_of_order_time_window: 30m
+  exemplars:
+    max_exemplars: 1000
+tracing:
+  endpoint: otel:4317
+  client_type: grpc
+  sampling_fraction: 0.5
+otlp:
+  promote_resource_attributes: [service.name]
+sightline:
+  data_dir: data
+  listen: 0.0.0.0:7070
+  otlp: {grpc_listen: 'off'}
+  statsd: {listen: ':8125', flush_interval: 10s}
+  limits: {max_labels_per_series: 40, max_label_name_length: 200, max_label_value_length: 2048, max_series_per_request: 5000, max_body_size: 32MB}
+  storage: {retention_time: 30d, retention_size: 100GB, wal_fsync: interval, wal_fsync_interval: 2s}
+  log: {level: debug, format: json}
+"#;
+    let (cfg, warnings) =
+        load_str(Path::new("/etc/sl/prometheus.yml"), src, &no_env).unwrap_or_else(|e| panic!("{e}"));
+    let w: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        w,
+        [
+            "/etc/sl/prometheus.yml:40:5: warning: scrape_configs[0].consul_sd_configs: consul_sd_configs: service discovery not supported yet, ignored",
+            "/etc/sl/prometheus.yml:38:5: warning: scrape_configs[0].kubernetes_sd_configs: kubernetes_sd_configs: service discovery not supported yet, ignored",
+            "/etc/sl/prometheus.yml:55:7: warning: alerting.alertmanagers[0].dns_sd_configs: dns_sd_configs: service discovery not supported yet, ignored",
+            "/etc/sl/prometheus.yml:67:5: warning: remote_write[0].oauth2: oauth2: not supported yet, ignored",
+            "/etc/sl/prometheus.yml:77:1: warning: tracing: tracing: Sightline does not export its own traces yet; section ignored",
+        ]
+    );
+    let sc = &cfg.scrape_configs[0];
+    assert!(sc.honor_labels && !sc.honor_timestamps && !sc.follow_redirects && !sc.enable_http2);
+    assert_eq!(sc.params["target"], ["a", "b"]);
+    assert_eq!(sc.body_size_limit, 1 << 30);
+    assert_eq!(sc.scrape_interval, Duration::from_secs(30));
+    let http = sc.http_client();
+    assert_eq!(
+        http.basic_auth.as_ref().unwrap().password_file,
+        Some(PathBuf::from("/etc/sl/secrets/pw"))
+    );
+    assert_eq!(http.tls_config.ca_file, Some(PathBuf::from("/etc/sl/ca.pem")));
+    assert_eq!(http.tls_config.cert_file, Some(PathBuf::from("/abs/c.pem")));
+    assert_eq!(http.tls_config.min_version.as_deref(), Some("TLS12"));
+    assert_eq!(http.proxy_url.as_deref(), Some("http://proxy:3128"));
+    assert_eq!(
+        sc.file_sd_configs[0].files,
+        [PathBuf::from("/etc/sl/sd/*.json"), PathBuf::from("/etc/sd.yml")]
+    );
+    assert_eq!(sc.file_sd_configs[0].refresh_interval, Duration::from_secs(60));
+    assert_eq!(sc.relabel_configs.len(), 1);
+    assert_eq!(
+        sc.metric_relabel_configs[0].action(),
+        sightline_relabel::Action::Drop
+    );
+    assert_eq!(
+        sc.unsupported_sd(),
+        ["consul_sd_configs", "kubernetes_sd_configs"]
+    );
+    let auth = cfg.scrape_configs[1].http_client().authorization.unwrap();
+    assert_eq!(auth.kind, "Bearer");
+    assert_eq!(auth.credentials_file, Some(PathBuf::from("/etc/sl/token")));
+    assert_eq!(cfg.alerting.alertmanagers[0].path_prefix, "/am");
+    assert_eq!(cfg.alerting.alertmanagers[0].timeout, Duration::from_secs(5));
+    assert_eq!(cfg.alerting.alert_relabel_configs.len(), 1);
+    let rw = &cfg.remote_write[0];
+    assert_eq!(rw.queue_config.capacity, 2500);
+    assert_eq!(rw.queue_config.max_samples_per_send, 2000);
+    assert_eq!(rw.queue_config.batch_send_deadline, Duration::from_secs(10));
+    assert!(!rw.metadata_config.send);
+    assert_eq!(rw.headers["X-Scope-OrgID"], "t1");
+    assert!(cfg.remote_read[0].read_recent && cfg.remote_read[0].filter_external_labels);
+    assert_eq!(
+        cfg.storage.tsdb.out_of_order_time_window,
+        Some(Duration::from_secs(1800))
+    );
+    assert_eq!(cfg.storage.exemplars.as_ref().unwrap().max_exemplars, 1000);
+    assert_eq!(cfg.global.external_labels["cluster"], "eu1");
+    let sl = &cfg.sightline;
+    assert_eq!(sl.data_dir, Some(PathBuf::from("/etc/sl/data")));
+    assert_eq!(sl.listen.as_deref(), Some("0.0.0.0:7070"));
+    assert_eq!(sl.otlp.grpc_listen.as_deref(), Some("off"));
+    // Prometheus's own otlp section fills in what sightline.otlp leaves unset.
+    assert_eq!(sl.otlp.promote_resource_attributes, ["service.name"]);
+    assert_eq!(sl.statsd.flush_interval, Some(Duration::from_secs(10)));
+    assert_eq!(sl.storage.retention_time, Some(Duration::from_secs(30 * 86400)));
+    assert_eq!(sl.storage.retention_size, Some(100 << 30));
+    assert_eq!(sl.storage.wal_fsync.as_deref(), Some("interval"));
+    assert_eq!(sl.storage.wal_fsync_interval, Some(Duration::from_secs(2)));
+    let lim = sl.limits.to_model();
+    assert_eq!(lim.max_labels_per_series, 40);
+    assert_eq!(lim.max_label_name_len, 200);
+    assert_eq!(lim.max_label_value_len, 2048);
+    assert_eq!(lim.max_series_per_request, 5000);
+    assert_eq!(lim.max_body_bytes, 32 << 20);
+    assert_eq!(
+        lim.max_decompressed_bytes,
+        sightline_model::Limits::default().max_decompressed_bytes
+    );
+    assert_eq!(
+        LimitsSection::default().to_model(),
+        sightline_model::Limits::default()
     );
 }

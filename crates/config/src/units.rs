@@ -1,6 +1,6 @@
 //! Prometheus durations (`1y2w3d4h5m6s7ms`, `0`) and byte sizes (`512MB`, `1GiB`).
 
-use serde::{Deserialize, Deserializer, Serializer};
+use serde::{Deserializer, Serializer};
 use std::fmt;
 use std::time::Duration;
 
@@ -146,13 +146,54 @@ pub fn format_size(n: u64) -> String {
     format!("{n}B")
 }
 
+/// Parses a scalar (string or integer) with `parse` *inside* the visitor, so the YAML
+/// deserializer attaches the scalar's location and path to any error.
+struct ParseVisitor<F>(F, &'static str);
+
+impl<'de, T, F: FnOnce(&str) -> Result<T, UnitError>> serde::de::Visitor<'de> for ParseVisitor<F> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.1)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        (self.0)(v).map_err(E::custom)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        (self.0)(&v.to_string()).map_err(E::custom)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        (self.0)(&v.to_string()).map_err(E::custom)
+    }
+}
+
+/// Like [`ParseVisitor`] for `Option<T>`: null/absent is `None`.
+struct OptVisitor<F>(F, &'static str);
+
+impl<'de, T, F: FnOnce(&str) -> Result<T, UnitError>> serde::de::Visitor<'de> for OptVisitor<F> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.1)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_any(ParseVisitor(self.0, self.1)).map(Some)
+    }
+}
+
+const DURATION: &str = "a duration like 30s, 5m or 1h30m";
+const SIZE: &str = "a size like 512MB or 1GiB";
+
 /// Serde helpers: `#[serde(with = "units::duration")]` for `Duration` fields.
 pub mod duration {
     use super::*;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = StrOrNum::deserialize(d)?.0;
-        parse_duration(&s).map_err(serde::de::Error::custom)
+        d.deserialize_any(ParseVisitor(parse_duration, DURATION))
     }
 
     pub fn serialize<S: Serializer>(v: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -165,10 +206,7 @@ pub mod opt_duration {
     use super::*;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        match Option::<StrOrNum>::deserialize(d)? {
-            None => Ok(None),
-            Some(s) => parse_duration(&s.0).map(Some).map_err(serde::de::Error::custom),
-        }
+        d.deserialize_option(OptVisitor(parse_duration, DURATION))
     }
 
     pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -184,8 +222,7 @@ pub mod size {
     use super::*;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        let s = StrOrNum::deserialize(d)?.0;
-        parse_size(&s).map_err(serde::de::Error::custom)
+        d.deserialize_any(ParseVisitor(parse_size, SIZE))
     }
 
     pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -198,10 +235,7 @@ pub mod opt_size {
     use super::*;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        match Option::<StrOrNum>::deserialize(d)? {
-            None => Ok(None),
-            Some(s) => parse_size(&s.0).map(Some).map_err(serde::de::Error::custom),
-        }
+        d.deserialize_option(OptVisitor(parse_size, SIZE))
     }
 
     pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
@@ -209,31 +243,6 @@ pub mod opt_size {
             Some(n) => s.serialize_str(&format_size(*n)),
             None => s.serialize_none(),
         }
-    }
-}
-
-/// A scalar read as text: `0` (a YAML integer) is as valid a duration as `"0"`.
-struct StrOrNum(String);
-
-impl<'de> Deserialize<'de> for StrOrNum {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = StrOrNum;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration or size string")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StrOrNum, E> {
-                Ok(StrOrNum(v.to_string()))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<StrOrNum, E> {
-                Ok(StrOrNum(v.to_string()))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<StrOrNum, E> {
-                Ok(StrOrNum(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 

@@ -306,16 +306,26 @@ impl RelabelConfig {
 
 /// Compiles `pattern` anchored as Prometheus does: `^(?s:pattern)$`.
 pub fn compile_regex(pattern: &str) -> Result<Regex, RelabelError> {
-    Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| RelabelError::BadRegex {
-        pattern: pattern.to_string(),
-        message: e.to_string(),
+    Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| {
+        // The regex crate's syntax errors span several lines (pattern, caret, "error: ...");
+        // keep the one-line reason so diagnostics stay `file:line:col: message`.
+        let text = e.to_string();
+        let message = text
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("error: "))
+            .unwrap_or(text.trim())
+            .to_string();
+        RelabelError::BadRegex {
+            pattern: pattern.to_string(),
+            message,
+        }
     })
 }
 
-/// A validated, compiled relabel rule. Deserializes from the YAML form (validation errors
-/// become deserialization errors, so YAML loaders report them with a location).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(try_from = "RelabelConfig")]
+/// A validated, compiled relabel rule. Deserializes from the YAML form; validation runs inside
+/// the deserializer's map visitor, so YAML loaders report errors at the rule's location.
+#[derive(Clone, Debug)]
 pub struct Relabeler {
     cfg: RelabelConfig,
     regex: Regex,
@@ -328,6 +338,23 @@ impl TryFrom<RelabelConfig> for Relabeler {
     type Error = RelabelError;
     fn try_from(c: RelabelConfig) -> Result<Self, RelabelError> {
         c.compile()
+    }
+}
+
+impl<'de> Deserialize<'de> for Relabeler {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Relabeler;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a relabel config (a map)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Relabeler, A::Error> {
+                let cfg = RelabelConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                cfg.compile().map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
