@@ -10,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod params;
+pub mod query_api;
 pub mod read_api;
 pub mod selector;
 pub mod selfmetrics;
@@ -53,6 +54,11 @@ pub struct Inner {
     pub reload: Option<ReloadFn>,
     pub flush: Option<ReloadFn>,
     pub push: Option<Arc<parking_lot::Mutex<ingest::push_registry::PushRegistry>>>,
+    /// OTLP metrics receiver (`POST /v1/metrics`); `None` disables it.
+    pub otlp: Option<Arc<sightline_otlp::OtlpMetrics>>,
+    pub engine: Arc<sightline_promql::Engine>,
+    pub rules: Option<Arc<dyn query_api::RulesView>>,
+    pub status: Option<Arc<dyn query_api::StatusView>>,
     ready: AtomicBool,
 }
 
@@ -76,6 +82,11 @@ pub struct AppStateBuilder {
     pub flush: Option<ReloadFn>,
     /// Pushgateway-style groups (`/metrics/job/...`); `None` disables push.
     pub push: Option<Arc<parking_lot::Mutex<ingest::push_registry::PushRegistry>>>,
+    pub otlp: Option<Arc<sightline_otlp::OtlpMetrics>>,
+    /// Query options (lookback delta, timeout, max samples) for the API.
+    pub query_opts: sightline_promql::QueryOpts,
+    pub rules: Option<Arc<dyn query_api::RulesView>>,
+    pub status: Option<Arc<dyn query_api::StatusView>>,
 }
 
 impl AppStateBuilder {
@@ -89,6 +100,10 @@ impl AppStateBuilder {
             reload: None,
             flush: None,
             push: None,
+            otlp: None,
+            query_opts: sightline_promql::QueryOpts::default(),
+            rules: None,
+            status: None,
         }
     }
 
@@ -106,6 +121,10 @@ impl AppStateBuilder {
             reload: self.reload,
             flush: self.flush,
             push: self.push,
+            otlp: self.otlp,
+            engine: Arc::new(sightline_promql::Engine::new(self.query_opts)),
+            rules: self.rules,
+            status: self.status,
             ready: AtomicBool::new(false),
         }))
     }
@@ -152,6 +171,23 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/targets", get(status_api::targets))
         .route("/api/v1/metadata", get(status_api::metadata))
         .route("/api/v1/export", get(read_api::export).post(read_api::export))
+        .route("/v1/metrics", axum::routing::post(ingest::otlp::metrics))
+        .route("/api/v1/query", get(query_api::query).post(query_api::query))
+        .route(
+            "/api/v1/query_range",
+            get(query_api::query_range).post(query_api::query_range),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(query_api::format_query).post(query_api::format_query),
+        )
+        .route(
+            "/api/v1/query_exemplars",
+            get(query_api::query_exemplars).post(query_api::query_exemplars),
+        )
+        .route("/api/v1/rules", get(query_api::rules))
+        .route("/api/v1/alerts", get(query_api::alerts))
+        .route("/api/v1/status/{what}", get(query_api::status))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe_http))
         .with_state(state)
 }

@@ -2,6 +2,7 @@
 //! protocol's decoder and appends through the storage boundary.
 
 pub mod influx;
+pub mod otlp;
 pub mod push;
 pub mod push_path;
 pub mod push_registry;
