@@ -1,4 +1,10 @@
 //! The metrics TSDB. See `docs/storage.md`.
+//!
+//! Modules: [`chunkenc`] (in-memory chunk encoding), [`head`] (in-memory
+//! series and the appender), [`wal`] (write-ahead log), [`block`] and
+//! [`index`] (immutable on-disk blocks), [`compact`] and [`retention`]
+//! (block lifecycle), [`querier`] (merged read view) and [`db`] (the
+//! [`Tsdb`] tying them together behind `sightline_model::Storage`).
 
 pub mod block;
 pub mod chunkenc;
@@ -9,3 +15,6 @@ pub mod index;
 pub mod querier;
 pub mod retention;
 pub mod wal;
+
+pub use db::{Tsdb, TsdbOptions, TsdbStats};
+pub use head::{Cardinality, HeadStats};
