@@ -139,12 +139,25 @@ pub fn load_str(
     src: &str,
     lookup: env::Lookup<'_>,
 ) -> Result<(Config, Vec<Warning>), ConfigError> {
-    let (mut cfg, mut warnings) = parse_yaml::<Config>(path, src, Some(lookup)).map_err(ConfigError::one)?;
-    let errors = validate::validate(path, src, &mut cfg, &mut warnings, lookup);
-    if errors.is_empty() {
-        Ok((cfg, warnings))
-    } else {
-        Err(ConfigError { diagnostics: errors })
+    let (cfg, warnings, errors) = load_inner(path, src, lookup);
+    match cfg {
+        Some(cfg) if errors.is_empty() => Ok((cfg, warnings)),
+        _ => Err(ConfigError { diagnostics: errors }),
+    }
+}
+
+/// Parses and validates, keeping warnings even when there are errors (for check-config).
+fn load_inner(
+    path: &Path,
+    src: &str,
+    lookup: env::Lookup<'_>,
+) -> (Option<Config>, Vec<Warning>, Vec<Diagnostic>) {
+    match parse_yaml::<Config>(path, src, Some(lookup)) {
+        Err(d) => (None, Vec::new(), vec![d]),
+        Ok((mut cfg, mut warnings)) => {
+            let errors = validate::validate(path, src, &mut cfg, &mut warnings, lookup);
+            (Some(cfg), warnings, errors)
+        }
     }
 }
 
@@ -172,10 +185,9 @@ pub fn check_files(paths: &[PathBuf]) -> Vec<Diagnostic> {
                 out.extend(ds);
             }
         } else {
-            match load_str(p, &src, &|name| std::env::var(name).ok()) {
-                Ok((_, warnings)) => out.extend(warnings),
-                Err(e) => out.extend(e.diagnostics),
-            }
+            let (_, warnings, errors) = load_inner(p, &src, &|name| std::env::var(name).ok());
+            out.extend(warnings);
+            out.extend(errors);
         }
     }
     out

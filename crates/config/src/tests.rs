@@ -492,3 +492,169 @@ sightline:
         sightline_model::Limits::default()
     );
 }
+
+fn rule_errors(src: &str) -> Vec<String> {
+    match rules::parse_rule_file(Path::new("r.yml"), src) {
+        Ok(_) => Vec::new(),
+        Err(ds) => ds.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+#[test]
+fn rule_file_errors_name_file_group_rule_and_line() {
+    let src = "\
+groups:
+  - name: g
+    rules:
+      - alert: Bad
+        expr: sum(rate(x[5m])
+      - record: 'not a name'
+        expr: up
+      - record: ok:rule
+        expr: up
+        for: 5m
+        annotations: {a: b}
+      - alert: Both
+        record: both
+        expr: up
+      - labels: {x: y}
+        expr: up
+      - alert: NoExpr
+      - alert: Tmpl
+        expr: up
+        annotations:
+          summary: '{{ $labels.instance'
+        labels:
+          'bad-label': x
+  - name: g
+    rules: []
+  - rules: []
+";
+    let errs = rule_errors(src);
+    let want = [
+        "r.yml:5:9: groups[0].rules[0].expr: group \"g\", rule 1 (\"Bad\"): could not parse expression: ",
+        "r.yml:6:9: groups[0].rules[1].record: group \"g\", rule 2 (\"not a name\"): invalid recording rule name: not a name",
+        "r.yml:11:9: groups[0].rules[2].annotations: group \"g\", rule 3 (\"ok:rule\"): invalid field 'annotations' in recording rule",
+        "r.yml:10:9: groups[0].rules[2].for: group \"g\", rule 3 (\"ok:rule\"): invalid field 'for' in recording rule",
+        "r.yml:12:9: groups[0].rules[3]: group \"g\", rule 4 (\"both\"): only one of 'record' and 'alert' must be set",
+        "r.yml:15:9: groups[0].rules[4]: group \"g\", rule 5 (\"\"): one of 'record' or 'alert' must be set",
+        "r.yml:17:9: groups[0].rules[5]: group \"g\", rule 6 (\"NoExpr\"): field 'expr' must be set in rule",
+        "r.yml:22:9: groups[0].rules[6].labels: group \"g\", rule 7 (\"Tmpl\"): invalid label name: bad-label",
+        "r.yml:20:9: groups[0].rules[6].annotations: group \"g\", rule 7 (\"Tmpl\"): annotation \"summary\": template: unclosed action",
+        "r.yml:24:5: groups[1].name: group name \"g\" is repeated in the same file",
+        "r.yml:26:5: groups[2]: group name must not be empty",
+    ];
+    assert_eq!(errs.len(), want.len(), "{errs:#?}");
+    for (got, want) in errs.iter().zip(want) {
+        assert!(got.starts_with(want), "\n got: {got}\nwant: {want}...");
+    }
+}
+
+#[test]
+fn rule_file_parse_errors() {
+    assert_eq!(
+        rule_errors("groups:\n  - name: g\n    interval: often\n"),
+        ["r.yml:3:15: groups[0].interval: not a valid duration string: \"often\""]
+    );
+    assert_eq!(
+        rule_errors(
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        severity: page\n"
+        ),
+        ["r.yml:6:9: groups[0].rules[0]: unknown field `severity`"]
+    );
+    assert!(rule_errors("groups: []\n").is_empty());
+    assert!(rule_errors("").is_empty());
+    // Multi-line expressions and group options.
+    let rf = rules::parse_rule_file(
+        Path::new("r.yml"),
+        "groups:\n  - name: g\n    interval: 1m\n    limit: 10\n    query_offset: 30s\n    labels: {team: a}\n    rules:\n      - record: job:up:sum\n        expr: |\n          sum by (job) (\n            up\n          )\n        labels: {x: y}\n      - alert: A\n        expr: up == 0\n        for: 1m\n        keep_firing_for: 5m\n",
+    )
+    .unwrap();
+    let g = &rf.groups[0];
+    assert_eq!(
+        (g.interval, g.limit, g.query_offset),
+        (Some(Duration::from_secs(60)), 10, Some(Duration::from_secs(30)))
+    );
+    assert_eq!(g.rules[0].name(), "job:up:sum");
+    assert!(!g.rules[0].is_alert() && g.rules[1].is_alert());
+    assert_eq!(g.rules[1].keep_firing_for, Some(Duration::from_secs(300)));
+}
+
+#[test]
+fn check_files_detects_kinds_and_reports_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(
+        p("good_rules.yml"),
+        "groups:\n  - name: a\n    rules:\n      - record: x:y\n        expr: sum(up)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p("bad_rules.yml"),
+        "groups:\n  - name: a\n    rules:\n      - alert: X\n        expr: 'up =='\n",
+    )
+    .unwrap();
+    std::fs::create_dir(p("rules")).unwrap();
+    std::fs::write(p("rules/one.yml"), "groups:\n  - name: one\n    rules: []\n").unwrap();
+    std::fs::write(p("rules/two.yml"), "groups:\n  - name: two\n    rules: []\n").unwrap();
+    std::fs::write(
+        p("jobs.yml"),
+        "scrape_configs:\n  - job_name: from-file\n    static_configs: [{targets: ['a:1']}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p("main.yml"),
+        "rule_files: ['rules/*.yml', bad_rules.yml, missing.yml]\nscrape_config_files: ['jobs.yml']\nscrape_configs:\n  - job_name: main\n",
+    )
+    .unwrap();
+    std::fs::write(p("broken.yml"), "scrape_configs:\n  - job_name: [\n").unwrap();
+
+    let diags = check_files(&[p("good_rules.yml"), p("main.yml"), p("broken.yml"), p("nope.yml")]);
+    let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    let d = dir.path().display();
+    assert_eq!(diags.len(), 4, "{text:#?}");
+    assert!(
+        text[0].starts_with(&format!(
+            "{d}/main.yml:1:44: warning: rule_files[2]: rule file {d}/missing.yml does not exist"
+        )),
+        "{}",
+        text[0]
+    );
+    assert!(text[1].starts_with(&format!("{d}/bad_rules.yml:5:9: groups[0].rules[0].expr: group \"a\", rule 1 (\"X\"): could not parse expression")), "{}", text[1]);
+    assert_eq!(
+        text[2],
+        format!("{d}/broken.yml:2:15: scrape_configs[0].job_name: invalid type: sequence, expected a string")
+    );
+    assert!(
+        text[3].starts_with(&format!("{d}/nope.yml: cannot read file:")),
+        "{}",
+        text[3]
+    );
+    assert_eq!(diags.iter().filter(|d| d.is_error()).count(), 3);
+
+    // The main config, once the bad rule file is fixed, loads with everything resolved.
+    std::fs::write(p("bad_rules.yml"), "groups:\n  - name: fixed\n    rules: []\n").unwrap();
+    let (cfg, warnings) = load(&p("main.yml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(warnings.len(), 1);
+    let jobs: Vec<&str> = cfg.scrape_configs.iter().map(|s| s.job_name.as_str()).collect();
+    assert_eq!(jobs, ["main", "from-file"]);
+    let groups: Vec<&str> = cfg.rule_groups.iter().map(|g| g.group.name.as_str()).collect();
+    assert_eq!(groups, ["one", "two", "fixed"]);
+    assert_eq!(cfg.rule_files[0], format!("{d}/rules/*.yml"));
+
+    // A job defined twice across the main file and a scrape_config_files file.
+    std::fs::write(p("jobs.yml"), "scrape_configs:\n  - job_name: main\n").unwrap();
+    let e = load(&p("main.yml")).unwrap_err().to_string();
+    assert_eq!(e, format!("{d}/jobs.yml:2:5: scrape_configs[0].job_name: found multiple scrape configs with job name \"main\""));
+}
+
+#[test]
+fn diagnostics_display() {
+    let d = Diagnostic::error(Path::new("a.yml"), Some((3, 7)), "bad");
+    assert_eq!(d.to_string(), "a.yml:3:7: bad");
+    assert_eq!(
+        Diagnostic::warning(Path::new("a.yml"), None, "meh").to_string(),
+        "a.yml: warning: meh"
+    );
+    assert!(d.is_error());
+}
