@@ -604,25 +604,29 @@ impl Inner {
             (w.file.clone(), w.seq, w.segment)
         };
         let res = file.sync_data();
-        let mut s = lock(&self.sync);
-        s.syncing = false;
-        let out = match res {
-            Ok(()) => {
-                s.synced = s.synced.max(target);
-                Ok(())
-            }
-            Err(e) => {
-                let msg = format!("fsync of segment {} failed: {e}", segment_name(segment));
-                s.failed = Some(msg.clone());
-                drop(s);
-                lock(&self.writer).broken = Some(msg);
-                s = lock(&self.sync);
-                Err(e.into())
+        let failure = {
+            let mut s = lock(&self.sync);
+            s.syncing = false;
+            match &res {
+                Ok(()) => {
+                    s.synced = s.synced.max(target);
+                    None
+                }
+                Err(e) => {
+                    // After a failed fsync the kernel may have dropped the
+                    // dirty pages: nothing written since the last good fsync
+                    // can be trusted, so refuse further writes.
+                    let msg = format!("fsync of segment {} failed: {e}", segment_name(segment));
+                    s.failed = Some(msg.clone());
+                    Some(msg)
+                }
             }
         };
-        drop(s);
         self.sync_cv.notify_all();
-        out
+        if let Some(msg) = failure {
+            lock(&self.writer).broken = Some(msg);
+        }
+        res.map_err(StorageError::from)
     }
 
     fn background_sync(&self, every: Duration) {
