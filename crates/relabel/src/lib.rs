@@ -387,7 +387,7 @@ impl Relabeler {
 
     /// Applies this rule; returns false when the series/target must be dropped.
     /// `scratch` is reused to join several source labels.
-    fn apply(&self, lb: &mut LabelsBuilder, scratch: &mut String) -> bool {
+    fn apply(&self, lb: &mut LabelsBuilder, scratch: &mut Scratch) -> bool {
         use Action::*;
         let cfg = &self.cfg;
         match cfg.action {
@@ -407,6 +407,10 @@ impl Relabeler {
                 if val.is_empty() && self.fast_set {
                     let (t, r) = (cfg.target_label.clone(), cfg.replacement.clone());
                     lb.set(t, r);
+                    return true;
+                }
+                // is_match first: a rule that does not apply must not allocate (captures does).
+                if !self.regex.is_match(val) {
                     return true;
                 }
                 let Some(caps) = self.regex.captures(val) else {
@@ -478,21 +482,54 @@ pub fn hashmod(value: &str, modulus: u64) -> u64 {
     u64::from_be_bytes(tail) % modulus
 }
 
+/// Reusable buffers for joining several source label values: a stack buffer for the usual
+/// short values (no allocation), a heap string beyond that.
+struct Scratch {
+    stack: [u8; 512],
+    heap: String,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            stack: [0; 512],
+            heap: String::new(),
+        }
+    }
+}
+
 /// The source label values joined by `sep`; missing labels read as "". Borrows the value in
 /// place for zero or one source label; joins into `scratch` otherwise.
-fn joined<'a>(lb: &'a LabelsBuilder, names: &[String], sep: &str, scratch: &'a mut String) -> &'a str {
+fn joined<'a>(lb: &'a LabelsBuilder, names: &[String], sep: &str, scratch: &'a mut Scratch) -> &'a str {
     match names {
         [] => "",
         [one] => lb.get(one).unwrap_or(""),
         many => {
-            scratch.clear();
-            for (i, n) in many.iter().enumerate() {
-                if i > 0 {
-                    scratch.push_str(sep);
+            let value = |n: &String| lb.get(n).unwrap_or("");
+            let total = many.iter().map(|n| value(n).len()).sum::<usize>() + sep.len() * (many.len() - 1);
+            if total <= scratch.stack.len() {
+                let mut at = 0;
+                for (i, n) in many.iter().enumerate() {
+                    if i > 0 {
+                        scratch.stack[at..at + sep.len()].copy_from_slice(sep.as_bytes());
+                        at += sep.len();
+                    }
+                    let v = value(n);
+                    scratch.stack[at..at + v.len()].copy_from_slice(v.as_bytes());
+                    at += v.len();
                 }
-                scratch.push_str(lb.get(n).unwrap_or(""));
+                // Concatenated UTF-8 strings are UTF-8, so this never falls back.
+                std::str::from_utf8(&scratch.stack[..at]).unwrap_or("")
+            } else {
+                scratch.heap.clear();
+                for (i, n) in many.iter().enumerate() {
+                    if i > 0 {
+                        scratch.heap.push_str(sep);
+                    }
+                    scratch.heap.push_str(value(n));
+                }
+                &scratch.heap
             }
-            scratch
         }
     }
 }
@@ -567,7 +604,7 @@ fn group_number(name: &str) -> Option<usize> {
 /// Applies `rules` in order to `lb`. Returns false as soon as a rule drops the series or
 /// target (`lb` is then partially relabeled and must be discarded).
 pub fn process(lb: &mut LabelsBuilder, rules: &[Relabeler]) -> bool {
-    let mut scratch = String::new();
+    let mut scratch = Scratch::new();
     rules.iter().all(|r| r.apply(lb, &mut scratch))
 }
 
@@ -583,6 +620,18 @@ pub fn process_labels(labels: &Labels, rules: &[Relabeler]) -> Option<Labels> {
     }
     let out = lb.build();
     (!out.is_empty()).then_some(out)
+}
+
+/// Relabeling as a method on [`Labels`].
+pub trait RelabelExt {
+    /// Applies `rules`; `None` when dropped (or when no label is left).
+    fn relabel(&self, rules: &[Relabeler]) -> Option<Labels>;
+}
+
+impl RelabelExt for Labels {
+    fn relabel(&self, rules: &[Relabeler]) -> Option<Labels> {
+        process_labels(self, rules)
+    }
 }
 
 /// Compiles a list of YAML-form configs, naming the index of the first bad one.

@@ -366,3 +366,33 @@ fn label_name_checks() {
         assert!(!is_valid_label_name_with_vars(bad), "{bad}");
     }
 }
+
+#[test]
+fn long_joined_values_use_the_heap_path() {
+    let long = "x".repeat(600);
+    check(
+        "- source_labels: [a, b]\n  regex: '(x+);(y)'\n  target_label: c\n  replacement: '$2'",
+        &[("a", &long), ("b", "y")],
+        Some(&[("a", &long), ("b", "y"), ("c", "y")]),
+    );
+    // Exactly at the stack buffer's size and one past it.
+    for n in [510, 511, 512] {
+        let a = "é".repeat(n / 2);
+        let rules = "- source_labels: [a, b]\n  separator: ''\n  target_label: c";
+        let want = format!("{a}z");
+        check(
+            rules,
+            &[("a", &a), ("b", "z")],
+            Some(&[("a", &a), ("b", "z"), ("c", &want)]),
+        );
+    }
+}
+
+#[test]
+fn labels_convenience() {
+    let rules: Vec<Relabeler> = serde_yaml::from_str("- regex: 'b'\n  action: labeldrop").unwrap();
+    assert_eq!(
+        ls(&[("a", "1"), ("b", "2")]).relabel(&rules),
+        Some(ls(&[("a", "1")]))
+    );
+}
