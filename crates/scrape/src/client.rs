@@ -14,7 +14,7 @@ pub const ACCEPT_HEADER: &str =
 pub fn build_client(s: &HttpSettings) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
-        .gzip(true)
+        .gzip(s.compression)
         .redirect(if s.follow_redirects {
             reqwest::redirect::Policy::limited(10)
         } else {
@@ -29,34 +29,60 @@ pub fn build_client(s: &HttpSettings) -> Result<reqwest::Client, String> {
         b = b.http1_only();
     }
     let tls = &s.tls;
+    let mut ca_pem = Vec::new();
+    if let Some(ca) = &tls.ca {
+        ca_pem.extend_from_slice(ca.as_bytes());
+        ca_pem.push(b'\n');
+    }
     if let Some(ca) = &tls.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("reading ca_file {}: {e}", ca.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("parsing ca_file {}: {e}", ca.display()))?;
+        ca_pem.extend(std::fs::read(ca).map_err(|e| format!("reading ca_file {}: {e}", ca.display()))?);
+    }
+    if !ca_pem.is_empty() {
+        let certs = reqwest::Certificate::from_pem_bundle(&ca_pem)
+            .map_err(|e| format!("parsing CA certificates: {e}"))?;
         if certs.is_empty() {
-            return Err(format!("ca_file {} holds no certificate", ca.display()));
+            return Err("tls_config: the CA holds no certificate".into());
         }
         b = b.tls_built_in_root_certs(false);
         for c in certs {
             b = b.add_root_certificate(c);
         }
     }
-    match (&tls.cert_file, &tls.key_file) {
-        (Some(cert), Some(key)) => {
-            let mut pem =
-                std::fs::read(cert).map_err(|e| format!("reading cert_file {}: {e}", cert.display()))?;
+    let cert = pem_source(&tls.cert, &tls.cert_file, "cert_file")?;
+    let key = pem_source(&tls.key, &tls.key_file, "key_file")?;
+    match (cert, key) {
+        (Some(mut pem), Some(key)) => {
             pem.push(b'\n');
-            pem.extend(std::fs::read(key).map_err(|e| format!("reading key_file {}: {e}", key.display()))?);
+            pem.extend(key);
             let id = reqwest::Identity::from_pem(&pem).map_err(|e| format!("client certificate: {e}"))?;
             b = b.identity(id);
         }
         (None, None) => {}
-        _ => return Err("tls_config: cert_file and key_file must be given together".into()),
+        _ => return Err("tls_config: a client certificate and key must be given together".into()),
     }
     if tls.insecure_skip_verify {
         b = b.danger_accept_invalid_certs(true);
     }
+    match tls.min_version.as_deref() {
+        None | Some("") | Some("TLS10") | Some("TLS11") | Some("TLS12") => {}
+        Some("TLS13") => b = b.min_tls_version(reqwest::tls::Version::TLS_1_3),
+        Some(v) => return Err(format!("tls_config: unknown min_version {v:?}")),
+    }
     b.build().map_err(|e| format!("building HTTP client: {e}"))
+}
+
+fn pem_source(
+    inline: &Option<String>,
+    file: &Option<std::path::PathBuf>,
+    what: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    match (inline, file) {
+        (Some(v), _) => Ok(Some(v.as_bytes().to_vec())),
+        (None, Some(p)) => std::fs::read(p)
+            .map(Some)
+            .map_err(|e| format!("reading {what} {}: {e}", p.display())),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Reads a secret (files are read on every call, trimmed as Prometheus does).
@@ -91,11 +117,15 @@ pub async fn fetch(
         .header(ACCEPT, ACCEPT_HEADER)
         .header("X-Prometheus-Scrape-Timeout-Seconds", timeout_header(timeout));
     if let Some((user, pass)) = &settings.basic_auth {
+        let user = secret(user).await?;
         let pass = match pass {
             Some(p) => Some(secret(p).await?),
             None => None,
         };
         req = req.basic_auth(user, pass);
+    }
+    if !settings.compression {
+        req = req.header(reqwest::header::ACCEPT_ENCODING, "identity");
     } else if let Some((scheme, cred)) = &settings.authorization {
         let value = format!("{scheme} {}", secret(cred).await?);
         let hv = HeaderValue::from_str(&value)
@@ -167,7 +197,13 @@ mod tests {
         s.tls.ca_file = Some("/nonexistent/ca.pem".into());
         assert!(build_client(&s).unwrap_err().contains("ca_file"));
         let mut s = HttpSettings::default();
-        s.tls.cert_file = Some("/x".into());
+        s.tls.ca = Some("not a pem".into());
+        assert!(build_client(&s).is_err());
+        let mut s = HttpSettings::default();
+        s.tls.min_version = Some("TLS9".into());
+        assert!(build_client(&s).unwrap_err().contains("min_version"));
+        let mut s = HttpSettings::default();
+        s.tls.cert = Some("x".into());
         assert!(build_client(&s).unwrap_err().contains("together"));
         assert!(build_client(&HttpSettings::default()).is_ok());
     }

@@ -28,14 +28,16 @@ impl fmt::Debug for Secret {
 /// HTTP client settings of a scrape config.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpSettings {
-    /// `basic_auth`: username and password (password may come from a file).
-    pub basic_auth: Option<(String, Option<Secret>)>,
+    /// `basic_auth`: username and password (either may come from a file).
+    pub basic_auth: Option<(Secret, Option<Secret>)>,
     /// `authorization` / `bearer_token(_file)`: scheme (`Bearer`) and credentials.
     pub authorization: Option<(String, Secret)>,
     pub tls: TlsSettings,
     pub proxy_url: Option<String>,
     pub follow_redirects: bool,
     pub enable_http2: bool,
+    /// Ask for gzip (`enable_compression`, default true).
+    pub compression: bool,
 }
 
 impl Default for HttpSettings {
@@ -47,6 +49,7 @@ impl Default for HttpSettings {
             proxy_url: None,
             follow_redirects: true,
             enable_http2: true,
+            compression: true,
         }
     }
 }
@@ -54,11 +57,19 @@ impl Default for HttpSettings {
 /// `tls_config`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsSettings {
+    /// Inline PEM CA bundle (`ca`); with `ca_file` both are trusted.
+    pub ca: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// Inline PEM client certificate (`cert`) or file.
+    pub cert: Option<String>,
     pub cert_file: Option<PathBuf>,
+    /// Inline PEM client key (`key`) or file.
+    pub key: Option<String>,
     pub key_file: Option<PathBuf>,
     pub server_name: Option<String>,
     pub insecure_skip_verify: bool,
+    /// `TLS12` or `TLS13` (older versions are not offered by the TLS stack).
+    pub min_version: Option<String>,
 }
 
 /// A target group as service discovery hands it out.
@@ -92,6 +103,8 @@ pub struct PoolConfig {
     pub params: Vec<(String, Vec<String>)>,
     pub honor_labels: bool,
     pub honor_timestamps: bool,
+    /// Staleness markers also for series exposed with explicit timestamps.
+    pub track_timestamps_staleness: bool,
     /// Samples per scrape after metric relabeling (0 = unlimited).
     pub sample_limit: usize,
     /// Labels per series after metric relabeling (0 = unlimited).
@@ -100,6 +113,8 @@ pub struct PoolConfig {
     pub label_value_length_limit: usize,
     /// Targets per pool after relabeling (0 = unlimited).
     pub target_limit: usize,
+    /// Dropped targets kept for the targets API (0 = all).
+    pub keep_dropped_targets: usize,
     /// Uncompressed body bytes (0 = unlimited).
     pub body_size_limit: u64,
     pub http: HttpSettings,
@@ -141,11 +156,13 @@ impl PoolConfig {
             params: Vec::new(),
             honor_labels: false,
             honor_timestamps: true,
+            track_timestamps_staleness: false,
             sample_limit: 0,
             label_limit: 0,
             label_name_length_limit: 0,
             label_value_length_limit: 0,
             target_limit: 0,
+            keep_dropped_targets: 0,
             body_size_limit: 0,
             http: HttpSettings::default(),
             relabel: Vec::new(),

@@ -38,6 +38,8 @@ struct Pool {
     sd_task: Option<JoinHandle<()>>,
     active: HashMap<u64, ActiveTarget>,
     dropped: Vec<Labels>,
+    /// All dropped targets, also those beyond `keep_dropped_targets`.
+    dropped_count: usize,
     /// The target limit is exceeded: loops fail every scrape.
     limited: bool,
 }
@@ -161,6 +163,7 @@ impl ScrapeManager {
                 sd_task,
                 active: HashMap::new(),
                 dropped: Vec::new(),
+                dropped_count: 0,
                 limited: false,
             };
             inner.sync_pool(&mut pool, old_active, true);
@@ -215,7 +218,7 @@ impl ScrapeManager {
                 }
             }
             if show_dropped {
-                counts.insert(name.clone(), pool.dropped.len().into());
+                counts.insert(name.clone(), pool.dropped_count.into());
                 for d in &pool.dropped {
                     dropped.push(serde_json::json!({
                         "discoveredLabels": crate::api::labels_json(d),
@@ -331,6 +334,10 @@ impl Inner {
                     }
                 }
             }
+        }
+        pool.dropped_count = dropped.len();
+        if cfg.keep_dropped_targets > 0 {
+            dropped.truncate(cfg.keep_dropped_targets);
         }
         pool.dropped = dropped;
         let forced_error = (cfg.target_limit > 0 && kept.len() > cfg.target_limit).then(|| {

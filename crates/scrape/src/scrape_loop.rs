@@ -119,7 +119,7 @@ impl ReportSeries {
 pub struct LoopState {
     entries: Vec<CacheEntry>,
     free: Vec<usize>,
-    index: HashMap<Box<str>, usize>,
+    index: HashMap<Box<str>, usize, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
     /// Entries live after the last successful scrape.
     live: Vec<usize>,
     /// Entries carried over a handover, by label hash, waiting to be
@@ -219,6 +219,7 @@ impl LoopState {
                         }
                     }
                 }
+                let meta_changed_any = !meta_changed.is_empty();
                 for fam in meta_changed {
                     if let Some(m) = self.metadata.get(&fam) {
                         app.set_metadata(&fam, m);
@@ -227,7 +228,9 @@ impl LoopState {
                 let old_live = std::mem::replace(&mut self.live, new_live);
                 self.write_stale(app.as_mut(), &old_live, t);
                 self.release_detached();
-                *ctx.target.metadata.lock() = self.metadata.clone();
+                if meta_changed_any {
+                    *ctx.target.metadata.lock() = self.metadata.clone();
+                }
             }
             Err(e) => {
                 match &e {
@@ -308,7 +311,7 @@ impl LoopState {
             };
             rep.scraped += 1;
             let (ts, track) = match (cfg.honor_timestamps, s.timestamp) {
-                (true, Some(ts)) => (ts, false),
+                (true, Some(ts)) => (ts, cfg.track_timestamps_staleness),
                 _ => (t, true),
             };
             let idx = match self.index.get(s.series) {

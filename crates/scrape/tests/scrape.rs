@@ -330,7 +330,7 @@ async fn basic_auth_and_bearer_file_reread() {
     let store = Arc::new(MemStore::default());
     let m = manager(&store);
     let mut c = pool("basic", &[&srv.addr]);
-    c.http.basic_auth = Some(("user".into(), Some(Secret::Inline("pass".into()))));
+    c.http.basic_auth = Some((Secret::Inline("user".into()), Some(Secret::Inline("pass".into()))));
     m.apply_pools(vec![c]);
     let a = srv.addr.clone();
     wait_for("authorized scrape", || {
