@@ -658,3 +658,115 @@ fn diagnostics_display() {
     );
     assert!(d.is_error());
 }
+
+#[test]
+fn redacted_yaml_hides_secrets_and_round_trips() {
+    let src = "\
+scrape_configs:
+  - job_name: a
+    basic_auth: {username: u, password: hunter2}
+    tls_config: {key: inline-key, cert: inline-cert}
+    relabel_configs:
+      - source_labels: [x]
+        target_label: y
+remote_write:
+  - url: http://rw/api
+    authorization: {credentials: tok}
+";
+    let (cfg, _) = load_text(src).unwrap();
+    let out = cfg.to_redacted_yaml();
+    assert!(
+        !out.contains("hunter2") && !out.contains("inline-key") && !out.contains("tok\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("password: <secret>") && out.contains("credentials: <secret>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("scrape_interval: 1m") && out.contains("username: u"),
+        "{out}"
+    );
+    // Without secrets, the output loads back to the same configuration.
+    let (plain, _) = load_text(
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 1h30m\n    body_size_limit: 10MB\n",
+    )
+    .unwrap();
+    let (again, _) =
+        load_text(&plain.to_redacted_yaml()).unwrap_or_else(|e| panic!("{e}\n{}", plain.to_redacted_yaml()));
+    assert_eq!(again, plain);
+}
+
+#[test]
+fn env_expansion_reaches_every_string_shape() {
+    let lookup = |n: &str| (n == "V").then(|| "val".to_string());
+    let src = "\
+scrape_configs:
+  - job_name: j
+    proxy_url: 'http://${V}:3128'
+    params: {q: ['${V}']}
+    file_sd_configs: [{files: ['/sd/${V}.json']}]
+    sample_limit: 5
+sightline:
+  data_dir: /data/${V}
+";
+    let (cfg, w) = load_str(Path::new("c.yml"), src, &lookup).unwrap_or_else(|e| panic!("{e}"));
+    assert!(w.is_empty());
+    let sc = &cfg.scrape_configs[0];
+    assert_eq!(sc.proxy_url.as_deref(), Some("http://val:3128"));
+    assert_eq!(sc.params["q"], ["val"]);
+    assert_eq!(sc.file_sd_configs[0].files, [PathBuf::from("/sd/val.json")]);
+    assert_eq!(cfg.sightline.data_dir, Some(PathBuf::from("/data/val")));
+}
+
+/// Mutated configs (bytes deleted, duplicated or replaced) never panic the loader.
+#[test]
+fn mutated_inputs_never_panic() {
+    let base = std::fs::read_to_string(reference("prometheus.yml")).unwrap()
+        + "remote_write:\n  - url: http://x/y\n"
+        + "    write_relabel_configs: [{source_labels: [a], regex: '(.*)', target_label: 'l_${1}'}]\n"
+        + "sightline:\n  storage: {retention_time: 15d, retention_size: 1GB}\n";
+    load_str(Path::new("/nonexistent/m.yml"), &base, &no_env).unwrap();
+    let bytes = base.as_bytes();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b"{}[]:-'\"$ \n\t#&*!|>%@`0a,";
+    for _ in 0..200 {
+        let mut m = bytes.to_vec();
+        for _ in 0..(1 + next() % 4) {
+            let at = (next() % m.len() as u64) as usize;
+            match next() % 3 {
+                0 => {
+                    m.remove(at);
+                }
+                1 => m.insert(at, m[at]),
+                _ => m[at] = alphabet[(next() % alphabet.len() as u64) as usize],
+            }
+        }
+        let text = String::from_utf8_lossy(&m);
+        let _ = load_str(Path::new("/nonexistent/m.yml"), &text, &no_env);
+        let _ = rules::parse_rule_file(Path::new("r.yml"), &text);
+    }
+    for s in [
+        "",
+        "$",
+        "${",
+        "${}",
+        "$$$",
+        "${A",
+        "}}{{",
+        "1y1y",
+        "99999999999999999999s",
+        "1.e5GB",
+    ] {
+        let _ = parse_duration(s);
+        let _ = parse_size(s);
+        let _ = rules::check_template(s);
+        let _ = env::expand_env(s, &no_env, |_| {});
+    }
+}

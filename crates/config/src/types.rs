@@ -617,3 +617,35 @@ config_struct! {
         pub scrape_configs: Vec<ScrapeConfig> = Vec::new(),
     }
 }
+
+/// Keys whose string values are secrets (Prometheus's `Secret` fields).
+const SECRET_KEYS: [&str; 5] = ["password", "credentials", "bearer_token", "key", "client_secret"];
+
+impl Config {
+    /// The effective configuration as YAML (for `/api/v1/status/config`): defaults filled in,
+    /// unset keys left out, secrets replaced by `<secret>` as Prometheus does.
+    pub fn to_redacted_yaml(&self) -> String {
+        let mut v = serde_yaml::to_value(self).unwrap_or(Value::Null);
+        redact(&mut v);
+        serde_yaml::to_string(&v).unwrap_or_default()
+    }
+}
+
+fn redact(v: &mut Value) {
+    match v {
+        Value::Mapping(m) => {
+            m.retain(|_, v| !v.is_null());
+            for (k, v) in m.iter_mut() {
+                let secret = k.as_str().is_some_and(|k| SECRET_KEYS.contains(&k));
+                if secret && v.as_str().is_some_and(|s| !s.is_empty()) {
+                    *v = Value::String("<secret>".into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Value::Sequence(s) => s.iter_mut().for_each(redact),
+        Value::Tagged(t) => redact(&mut t.value),
+        _ => {}
+    }
+}
