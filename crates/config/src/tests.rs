@@ -228,7 +228,7 @@ fn validation_errors_have_lines() {
         ("sightline:\n  limits:\n    max_labels_per_series: 0\n", 3, "max_labels_per_series must be greater than 0"),
         ("global:\n  external_labels:\n    'a-b': x\n", 2, "\"a-b\" is not a valid label name"),
         ("global:\n  metric_name_validation_scheme: strict\n", 2, "unknown name validation method specified"),
-        ("rule_files: ['[unclosed']\n", 1, "invalid file path pattern \"[unclosed\""),
+        ("rule_files: ['[unclosed']\n", 1, "rule_files[0]: invalid rule file path \"[unclosed\""),
     ];
     for (src, line, want) in cases {
         assert_error(src, *line, want);
@@ -769,4 +769,13 @@ fn mutated_inputs_never_panic() {
         let _ = rules::check_template(s);
         let _ = env::expand_env(s, &no_env, |_| {});
     }
+}
+
+#[test]
+fn scrape_config_file_pattern_errors() {
+    assert_error(
+        "scrape_config_files: ['a/[x']\n",
+        1,
+        "scrape_config_files[0]: invalid scrape config file path \"a/[x\"",
+    );
 }

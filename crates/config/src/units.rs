@@ -113,7 +113,7 @@ pub fn parse_size(s: &str) -> Result<u64, UnitError> {
         let unit = &t[ustart..i];
         let shift = match unit {
             "B" => 0,
-            "KB" | "KiB" | "kB" => 10,
+            "KB" | "KiB" => 10,
             "MB" | "MiB" => 20,
             "GB" | "GiB" => 30,
             "TB" | "TiB" => 40,
@@ -306,7 +306,8 @@ mod tests {
         for (s, n) in ok {
             assert_eq!(parse_size(s), Ok(n), "{s}");
         }
-        for bad in ["", "MB", "1XB", "1 GB x", "-1GB", "1.2.3MB"] {
+        // "kB" is the SI spelling, which Prometheus rejects too.
+        for bad in ["", "MB", "1XB", "1 GB x", "-1GB", "1.2.3MB", "1kB"] {
             assert!(parse_size(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(format_size(512 << 20), "512MB");

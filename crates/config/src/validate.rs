@@ -70,7 +70,7 @@ pub(crate) fn validate(
     }
     for (gi, pattern) in cfg.scrape_config_files.clone().iter().enumerate() {
         let at = [k("scrape_config_files"), Seg::Index(gi)];
-        for path in expand_glob(&mut s, &at, &dir, pattern) {
+        for path in expand_glob(&mut s, &at, &dir, pattern, "scrape config file") {
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
                 Err(e) => {
@@ -145,7 +145,7 @@ pub(crate) fn validate(
         let at = [k("rule_files"), Seg::Index(i)];
         let full = join(&dir, Path::new(pattern));
         resolved.push(full.to_string_lossy().into_owned());
-        let paths = expand_glob(&mut s, &at, &dir, pattern);
+        let paths = expand_glob(&mut s, &at, &dir, pattern, "rule file");
         if paths.is_empty() && !has_glob_meta(pattern) {
             s.warn(&at, format!("rule file {} does not exist", full.display()));
         }
@@ -185,12 +185,12 @@ fn join_opt(dir: &Path, p: &mut Option<PathBuf>) {
 }
 
 /// The files a glob pattern (relative to `dir`) matches, sorted.
-fn expand_glob(s: &mut Sink<'_>, at: &[Seg], dir: &Path, pattern: &str) -> Vec<PathBuf> {
+fn expand_glob(s: &mut Sink<'_>, at: &[Seg], dir: &Path, pattern: &str, what: &str) -> Vec<PathBuf> {
     let full = join(dir, Path::new(pattern));
     let text = full.to_string_lossy();
     match glob::glob(&text) {
         Err(e) => {
-            s.err(at, format!("invalid file path pattern {pattern:?}: {e}"));
+            s.err(at, format!("invalid {what} path {pattern:?}: {e}"));
             Vec::new()
         }
         Ok(paths) => {
