@@ -29,6 +29,7 @@
 
 pub mod bloom;
 pub mod codec;
+pub mod colenc;
 pub mod objstore;
 pub mod query;
 pub mod record;

@@ -1,7 +1,7 @@
 //! Immutable columnar segments.
 //!
 //! One segment holds the records of one tenant and one UTC day, sorted by
-//! stream (labels order) then timestamp, cut into blocks of at most
+//! timestamp (ties in arrival order), cut into blocks of at most
 //! `block_rows` rows / `block_bytes` payload bytes. Layout:
 //!
 //! ```text
@@ -13,8 +13,8 @@
 //!
 //! | # | column | encoding |
 //! | --- | --- | --- |
-//! | 0 | timestamps | zigzag varint deltas, the first from the block's `min_ts` |
-//! | 1 | stream ids | runs of `(segment stream id, count)` varints |
+//! | 0 | timestamps | a byte `e`, then zigzag varint deltas of `(ts - min_ts) / 10^e` (`10^e` divides every offset) |
+//! | 1 | stream ids | segment stream id per row (varint) |
 //! | 2 | severity | varint per row, 0 = none, else severity + 1 |
 //! | 3 | trace ids | presence byte per row, then the 16-byte ids |
 //! | 4 | span ids | presence byte per row, then the 8-byte ids |
@@ -24,9 +24,12 @@
 //! | 8 | raw lines | string column |
 //! | 9.. | one string column per field name, then one per JSON key | values of the rows that have it, in row order |
 //!
-//! A string column starts with a kind byte: 0 = plain (`n`, `n` length
-//! varints, the bytes); 1 = lowercase hex stored as binary (`n`, `n` byte
-//! length varints, the decoded bytes).
+//! String columns use the encodings of [`crate::colenc`].
+//!
+//! Rows are in time order rather than stream order: neighbouring lines of
+//! different streams share trace ids, user ids and templates, which the
+//! per-column compressors exploit (measured in `docs/storage-logs.md`); the
+//! per-block stream list still lets a stream selector skip blocks.
 //!
 //! The footer (binary, varints) holds the tenant, day, time range, the WAL
 //! flush sequences and replaced segments (for crash recovery, see the store),
@@ -36,6 +39,7 @@
 
 use crate::bloom::Bloom;
 use crate::codec::{put_bytes, put_ivarint, put_uvarint, DecodeError, Reader};
+use crate::colenc::{ColBuf, Rows, StrCol};
 use crate::record::LogRecord;
 use crate::shred::{shred, unshred, Shredded};
 use crate::tokens;
@@ -163,7 +167,13 @@ pub fn build(
             bytes += rows[end].size_bytes();
             end += 1;
         }
-        let bm = bb.build(&rows[start..end], &sids[start..end], opts, &mut out);
+        let bm = bb.build(
+            &rows[start..end],
+            &sids[start..end],
+            &meta.streams,
+            opts,
+            &mut out,
+        );
         meta.min_ts = meta.min_ts.min(bm.min_ts);
         meta.max_ts = meta.max_ts.max(bm.max_ts);
         meta.raw_bytes += bm.streams.iter().map(|s| s.2).sum::<u64>();
@@ -176,61 +186,6 @@ pub fn build(
     out.extend_from_slice(&crc32fast::hash(&footer).to_le_bytes());
     out.extend_from_slice(MAGIC);
     (out, meta)
-}
-
-#[derive(Default)]
-struct StrColBuf {
-    lens: Vec<u8>,
-    data: Vec<u8>,
-    n: usize,
-    all_hex: bool,
-}
-
-impl StrColBuf {
-    #[inline]
-    fn push(&mut self, v: &str) {
-        if self.n == 0 {
-            self.all_hex = true;
-        }
-        self.n += 1;
-        put_uvarint(&mut self.lens, v.len() as u64);
-        self.data.extend_from_slice(v.as_bytes());
-        if self.all_hex {
-            self.all_hex = v.len().is_multiple_of(2)
-                && v.bytes()
-                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
-        }
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        if self.n > 0 && self.all_hex {
-            out.push(1);
-            put_uvarint(out, self.n as u64);
-            let mut r = Reader::new(&self.lens);
-            let mut lens2 = Vec::with_capacity(self.lens.len());
-            while let Ok(l) = r.uvarint() {
-                put_uvarint(&mut lens2, l / 2);
-            }
-            out.extend_from_slice(&lens2);
-            for pair in self.data.chunks_exact(2) {
-                out.push((hexval(pair[0]) << 4) | hexval(pair[1]));
-            }
-        } else {
-            out.push(0);
-            put_uvarint(out, self.n as u64);
-            out.extend_from_slice(&self.lens);
-            out.extend_from_slice(&self.data);
-        }
-    }
-}
-
-#[inline]
-fn hexval(c: u8) -> u8 {
-    if c <= b'9' {
-        c - b'0'
-    } else {
-        c - b'a' + 10
-    }
 }
 
 /// A JSON line shape: separator style and `(key id, quoted)` per member.
@@ -249,6 +204,7 @@ impl BlockBuilder {
         &mut self,
         rows: &[&LogRecord],
         sids: &[u32],
+        streams: &[Labels],
         opts: &BuildOptions,
         out: &mut Vec<u8>,
     ) -> BlockMeta {
@@ -262,31 +218,40 @@ impl BlockBuilder {
         let mut span = vec![0u8; n];
         let mut fshape = Vec::with_capacity(n);
         let mut mshape = Vec::with_capacity(n);
-        let mut raw = StrColBuf::default();
+        let mut raw = ColBuf::default();
         let mut field_names: HashMap<&str, u32> = HashMap::new();
-        let mut field_cols: Vec<StrColBuf> = Vec::new();
+        let mut field_cols: Vec<ColBuf> = Vec::new();
         let mut fshapes: HashMap<Vec<u32>, u32> = HashMap::new();
         let mut key_names: HashMap<&str, u32> = HashMap::new();
-        let mut key_cols: Vec<StrColBuf> = Vec::new();
+        let mut key_cols: Vec<ColBuf> = Vec::new();
         let mut mshapes: HashMap<MShapeKey, u32> = HashMap::new();
-        let mut stream_stats: Vec<(u32, u32, u64)> = Vec::new();
         self.tokens.clear();
         self.traces.clear();
-        let mut prev = min_ts;
+        // largest power of ten dividing every offset from min_ts
+        let mut exp = 9u32;
+        for r in rows {
+            while exp > 0 && (r.ts_ns.wrapping_sub(min_ts)) % 10i64.pow(exp) != 0 {
+                exp -= 1;
+            }
+        }
+        let unit = 10i64.pow(exp);
+        ts.push(exp as u8);
+        let mut per_stream: Vec<(u32, u64)> = Vec::new();
+        let mut prev = 0i64;
         let mut scratch_f: Vec<u32> = Vec::new();
         let mut scratch_m: MShapeKey = (0, Vec::new());
         let mut sh = Shredded::default();
         for (i, r) in rows.iter().enumerate() {
-            put_ivarint(&mut ts, r.ts_ns.wrapping_sub(prev));
-            prev = r.ts_ns;
+            let off = r.ts_ns.wrapping_sub(min_ts) / unit;
+            put_ivarint(&mut ts, off.wrapping_sub(prev));
+            prev = off;
             let sid = sids[i];
-            match stream_stats.last_mut() {
-                Some(s) if s.0 == sid => {
-                    s.1 += 1;
-                    s.2 += r.size_bytes() as u64;
-                }
-                _ => stream_stats.push((sid, 1, r.size_bytes() as u64)),
+            put_uvarint(&mut sid_col, u64::from(sid));
+            if per_stream.len() <= sid as usize {
+                per_stream.resize(sid as usize + 1, (0, 0));
             }
+            per_stream[sid as usize].0 += 1;
+            per_stream[sid as usize].1 += r.size_bytes() as u64;
             put_uvarint(&mut sev, r.severity.map_or(0, |s| u64::from(s) + 1));
             if let Some(t) = &r.trace_id {
                 trace[i] = 1;
@@ -302,9 +267,9 @@ impl BlockBuilder {
                 let next = field_names.len() as u32;
                 let id = *field_names.entry(k.as_str()).or_insert(next);
                 if id as usize == field_cols.len() {
-                    field_cols.push(StrColBuf::default());
+                    field_cols.push(ColBuf::default());
                 }
-                field_cols[id as usize].push(v);
+                field_cols[id as usize].push(v, i as u32);
                 scratch_f.push(id);
             }
             let next = fshapes.len() as u32;
@@ -325,9 +290,9 @@ impl BlockBuilder {
                     let next = key_names.len() as u32;
                     let id = *key_names.entry(k).or_insert(next);
                     if id as usize == key_cols.len() {
-                        key_cols.push(StrColBuf::default());
+                        key_cols.push(ColBuf::default());
                     }
-                    key_cols[id as usize].push(sh.values[j]);
+                    key_cols[id as usize].push(sh.values[j], i as u32);
                     scratch_m.1.push((id, sh.quoted[j]));
                 }
                 let next = mshapes.len() as u32;
@@ -341,15 +306,15 @@ impl BlockBuilder {
                 put_uvarint(&mut mshape, u64::from(ms) + 1);
             } else {
                 put_uvarint(&mut mshape, 0);
-                raw.push(msg);
+                raw.push(msg, i as u32);
             }
         }
-        let mut sid_runs = Vec::new();
-        for s in &stream_stats {
-            put_uvarint(&mut sid_runs, u64::from(s.0));
-            put_uvarint(&mut sid_runs, u64::from(s.1));
-        }
-        sid_col.extend_from_slice(&sid_runs);
+        let stream_stats: Vec<(u32, u32, u64)> = per_stream
+            .iter()
+            .enumerate()
+            .filter(|x| x.1 .0 > 0)
+            .map(|(sid, x)| (sid as u32, x.0, x.1))
+            .collect();
         // dictionary
         let mut dict = Vec::new();
         let mut fnames: Vec<(&str, u32)> = field_names.into_iter().collect();
@@ -384,13 +349,19 @@ impl BlockBuilder {
             }
         }
         let mut rawcol = Vec::new();
-        raw.encode(&mut rawcol);
+        let tsv: Vec<i64> = rows.iter().map(|r| r.ts_ns).collect();
+        let ctx = Rows {
+            ts: &tsv,
+            sids,
+            streams,
+        };
+        raw.encode(&ctx, &mut rawcol);
         self.cols.clear();
         self.cols
             .extend([ts, sid_col, sev, trace, span, dict, fshape, mshape, rawcol]);
         for c in field_cols.iter().chain(key_cols.iter()) {
-            let mut v = Vec::with_capacity(c.data.len() + c.lens.len() + 8);
-            c.encode(&mut v);
+            let mut v = Vec::new();
+            c.encode(&ctx, &mut v);
             self.cols.push(v);
         }
         // frames
@@ -622,68 +593,6 @@ pub fn decode_footer(f: &[u8], crc: u32, data_end: u64) -> Result<SegmentMeta, S
     })
 }
 
-/// Decompressed string column.
-struct StrCol {
-    data: String,
-    offs: Vec<u32>,
-}
-
-impl StrCol {
-    fn parse(b: &[u8]) -> Result<Self, String> {
-        let e = |e: DecodeError| format!("string column: {}", e.0);
-        let mut r = Reader::new(b);
-        let kind = r.u8().map_err(e)?;
-        let n = r.len(b.len()).map_err(e)?;
-        let mut offs = Vec::with_capacity(n + 1);
-        offs.push(0u32);
-        let mut total = 0u64;
-        for _ in 0..n {
-            total += r.uvarint().map_err(e)?;
-            offs.push(total.min(u64::from(u32::MAX)) as u32);
-        }
-        let data = match kind {
-            0 => {
-                let bytes = r.take(r.remaining()).map_err(e)?;
-                if total != bytes.len() as u64 {
-                    return Err("string column length mismatch".into());
-                }
-                let s = std::str::from_utf8(bytes).map_err(|_| "string column is not UTF-8".to_string())?;
-                if offs.iter().any(|&o| !s.is_char_boundary(o as usize)) {
-                    return Err("string column offsets split characters".into());
-                }
-                s.to_string()
-            }
-            1 => {
-                let bytes = r.take(r.remaining()).map_err(e)?;
-                if total != bytes.len() as u64 {
-                    return Err("hex column length mismatch".into());
-                }
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let mut s = Vec::with_capacity(bytes.len() * 2);
-                for &x in bytes {
-                    s.push(HEX[(x >> 4) as usize]);
-                    s.push(HEX[(x & 15) as usize]);
-                }
-                for o in offs.iter_mut() {
-                    *o *= 2;
-                }
-                String::from_utf8(s).map_err(|_| "hex column".to_string())?
-            }
-            k => return Err(format!("unknown string column kind {k}")),
-        };
-        Ok(StrCol { data, offs })
-    }
-
-    fn len(&self) -> usize {
-        self.offs.len() - 1
-    }
-
-    #[inline]
-    fn get(&self, i: usize) -> &str {
-        &self.data[self.offs[i] as usize..self.offs[i + 1] as usize]
-    }
-}
-
 /// What rows of a block to return.
 pub struct RowFilter<'a> {
     /// Segment stream ids to keep.
@@ -755,7 +664,7 @@ fn parse_dict(b: &[u8]) -> Result<Dict, DecodeError> {
 }
 
 /// Decodes block `bi` of `meta` from its stored bytes and appends the rows
-/// passing `f` (in stored order: by stream, then time) to `out`.
+/// passing `f` (in stored order (time order)) to `out`.
 pub fn read_block(
     meta: &SegmentMeta,
     bi: usize,
@@ -791,25 +700,25 @@ pub fn read_block(
     // timestamps and stream ids
     let tsb = col(C_TS)?;
     let mut r = Reader::new(&tsb);
+    let exp = u32::from(r.u8().map_err(de)?);
+    if exp > 9 {
+        return Err(format!("block {bi}: timestamp unit out of range"));
+    }
+    let unit = 10i64.pow(exp);
     let mut ts = Vec::with_capacity(n);
-    let mut prev = bm.min_ts;
+    let mut prev = 0i64;
     for _ in 0..n {
         prev = prev.wrapping_add(r.ivarint().map_err(de)?);
-        ts.push(prev);
+        ts.push(bm.min_ts.wrapping_add(prev.wrapping_mul(unit)));
     }
     let sidb = col(C_SID)?;
     let mut r = Reader::new(&sidb);
     let mut sids = Vec::with_capacity(n);
-    while !r.is_empty() {
-        let sid = r.len(meta.streams.len().saturating_sub(1)).map_err(de)? as u32;
-        let run = r.len(n - sids.len()).map_err(de)?;
-        sids.extend(std::iter::repeat_n(sid, run));
+    for _ in 0..n {
+        sids.push(r.len(meta.streams.len().saturating_sub(1)).map_err(de)? as u32);
     }
-    if sids.len() != n || meta.streams.is_empty() {
-        return Err(format!(
-            "block {bi}: stream id column has {} rows, want {n}",
-            sids.len()
-        ));
+    if meta.streams.is_empty() {
+        return Err(format!("block {bi}: segment without streams"));
     }
     let mut cand: Vec<bool> = (0..n)
         .map(|i| ts[i] >= f.start && ts[i] < f.end && (f.sid_ok)(sids[i]))
@@ -851,10 +760,31 @@ pub fn read_block(
         return Err(format!("block {bi}: column count does not match the dictionary"));
     }
     let mshape = col(C_MSHAPE)?;
-    let raw = StrCol::parse(&col(C_RAW)?)?;
+    // row timestamps of the values of each column (pre-pass over the shapes)
+    let ctx = Rows {
+        ts: &ts,
+        sids: &sids,
+        streams: &meta.streams,
+    };
+    let mut raw_rows = Vec::new();
+    let mut key_rows: Vec<Vec<u32>> = vec![Vec::new(); nk];
+    {
+        let mut r = Reader::new(&mshape);
+        for i in 0..n as u32 {
+            let s = r.len(dict.mshapes.len()).map_err(de)?;
+            if s == 0 {
+                raw_rows.push(i);
+            } else {
+                for &id in &dict.mshapes[s - 1].1 {
+                    key_rows[id as usize].push(i);
+                }
+            }
+        }
+    }
+    let raw = StrCol::parse(&col(C_RAW)?, &raw_rows, &ctx)?;
     let mut keycols = Vec::with_capacity(nk);
-    for j in 0..nk {
-        keycols.push(StrCol::parse(&col(C_FIXED + nf + j)?)?);
+    for (j, kr) in key_rows.iter().enumerate() {
+        keycols.push(StrCol::parse(&col(C_FIXED + nf + j)?, kr, &ctx)?);
     }
     let mut kpos = vec![0usize; nk];
     let mut rawpos = 0usize;
@@ -914,10 +844,20 @@ pub fn read_block(
         return Err(format!("block {bi}: span column too short"));
     }
     let fshape = col(C_FSHAPE)?;
+    let mut field_rows: Vec<Vec<u32>> = vec![Vec::new(); nf];
+    {
+        let mut r = Reader::new(&fshape);
+        for i in 0..n as u32 {
+            let fsi = r.len(dict.fshapes.len().saturating_sub(1)).map_err(de)?;
+            for &id in dict.fshapes.get(fsi).map_or(&[][..], |v| &v[..]) {
+                field_rows[id as usize].push(i);
+            }
+        }
+    }
     let mut fs_r = Reader::new(&fshape);
     let mut fcols = Vec::with_capacity(nf);
-    for j in 0..nf {
-        fcols.push(StrCol::parse(&col(C_FIXED + j)?)?);
+    for (j, fr) in field_rows.iter().enumerate() {
+        fcols.push(StrCol::parse(&col(C_FIXED + j)?, fr, &ctx)?);
     }
     let mut fpos = vec![0usize; nf];
     let mut sp = n;
@@ -966,6 +906,48 @@ pub fn read_block(
         }
     }
     Ok(())
+}
+
+/// Names and stored/raw sizes of the columns of block `bi` (diagnostics).
+pub fn column_sizes(meta: &SegmentMeta, bi: usize, bytes: &[u8]) -> Result<Vec<(String, u32, u32)>, String> {
+    let bm = &meta.blocks[bi];
+    let mut o = 0usize;
+    let mut dict_bytes = None;
+    for (i, c) in bm.cols.iter().enumerate() {
+        if i == C_DICT {
+            let s = &bytes[o..o + c.clen as usize];
+            dict_bytes = Some(if c.compressed {
+                zstd::bulk::decompress(s, c.rlen as usize).map_err(|e| e.to_string())?
+            } else {
+                s.to_vec()
+            });
+        }
+        o += c.clen as usize;
+    }
+    let dict = parse_dict(&dict_bytes.unwrap_or_default()).map_err(|e| e.0.to_string())?;
+    let fixed = [
+        "ts", "stream", "severity", "trace_id", "span_id", "dict", "fshape", "mshape", "raw",
+    ];
+    Ok(bm
+        .cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let name = if i < C_FIXED {
+                fixed[i].to_string()
+            } else if i < C_FIXED + dict.field_names.len() {
+                format!("f:{}", dict.field_names[i - C_FIXED])
+            } else {
+                format!(
+                    "k:{}",
+                    dict.key_names
+                        .get(i - C_FIXED - dict.field_names.len())
+                        .map_or("?", |s| s)
+                )
+            };
+            (name, c.clen, c.rlen)
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -495,7 +495,6 @@ impl LogStore {
                 let (ra, rb) = (&rows[a as usize], &rows[b as usize]);
                 day_of(ra.1.ts_ns)
                     .cmp(&day_of(rb.1.ts_ns))
-                    .then_with(|| streams[ra.0 as usize].cmp(&streams[rb.0 as usize]))
                     .then(ra.1.ts_ns.cmp(&rb.1.ts_ns))
             });
             let mut done = Vec::new();
@@ -923,28 +922,20 @@ impl LogStore {
                         line_ok: &|_| true,
                         trace_id: None,
                     };
-                    let before = recs.len();
                     read_block_of(self.objects.as_ref(), s, bi, &f, &mut recs)?;
-                    // map block rows to tenant stream ids
-                    let b = &s.meta.blocks[bi];
-                    let mut k = before;
-                    for x in &b.streams {
-                        for _ in 0..x.1 {
-                            if let Some(r) = recs.get_mut(k) {
-                                rows.push((s.gsids[x.0 as usize], std::mem::take(r)));
-                            }
-                            k += 1;
-                        }
-                    }
+                }
+                // map rows to tenant stream ids
+                let by_labels: HashMap<&Labels, u32> =
+                    s.meta.streams.iter().zip(s.gsids.iter().copied()).collect();
+                for r in recs {
+                    let g = *by_labels
+                        .get(&r.stream)
+                        .ok_or_else(|| LogStoreError::corrupt(&s.key, "row with an unknown stream"))?;
+                    rows.push((g, r));
                 }
             }
             let mut order: Vec<u32> = (0..rows.len() as u32).collect();
-            order.sort_by(|&a, &b| {
-                let (ra, rb) = (&rows[a as usize], &rows[b as usize]);
-                streams[ra.0 as usize]
-                    .cmp(&streams[rb.0 as usize])
-                    .then(ra.1.ts_ns.cmp(&rb.1.ts_ns))
-            });
+            order.sort_by_key(|&a| rows[a as usize].1.ts_ns);
             let day = inputs[0].meta.day;
             let mut flush_seqs: Vec<u64> = inputs.iter().flat_map(|s| s.meta.flush_seqs.clone()).collect();
             flush_seqs.sort_unstable();
