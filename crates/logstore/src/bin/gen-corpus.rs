@@ -534,7 +534,7 @@ fn main() {
                 b'd' => {
                     let _ = write!(msg, "{:.1}", rng.lognormal(12.0, 0.9));
                 }
-                b'r' => msg.push_str(rng.pick(RESOURCES)),
+                b'r' => msg.push_str(rng.pick::<&str>(RESOURCES)),
                 b't' => {
                     table = *rng.pick(TABLES);
                     msg.push_str(table)
@@ -542,15 +542,15 @@ fn main() {
                 b'S' => {
                     let _ = write!(msg, "{status}");
                 }
-                b'q' => msg.push_str(rng.pick(QUEUES)),
+                b'q' => msg.push_str(rng.pick::<&str>(QUEUES)),
                 b'c' => {
                     let _ = write!(msg, "{:.2} {}", rng.lognormal(40.0, 0.8), rng.pick(CURRENCIES));
                 }
-                b'x' => msg.push_str(rng.pick(ERRORS)),
+                b'x' => msg.push_str(rng.pick::<&str>(ERRORS)),
                 b'o' => {
                     let _ = write!(msg, "ord-{}", 10_000_000 + rng.below(89_999_999));
                 }
-                b's' => msg.push_str(rng.pick(SERVICES)),
+                b's' => msg.push_str(rng.pick::<&str>(SERVICES)),
                 _ => {}
             }
             msg.push_str(rest);
