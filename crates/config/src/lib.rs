@@ -153,7 +153,13 @@ fn load_inner(
     lookup: env::Lookup<'_>,
 ) -> (Option<Config>, Vec<Warning>, Vec<Diagnostic>) {
     match parse_yaml::<Config>(path, src, Some(lookup)) {
-        Err(d) => (None, Vec::new(), vec![d]),
+        Err(mut d) => {
+            if d.message.starts_with("unknown field `groups`") {
+                d.message
+                    .push_str(" (this looks like a rule file: list it under rule_files in the main config)");
+            }
+            (None, Vec::new(), vec![d])
+        }
         Ok((mut cfg, mut warnings)) => {
             let errors = validate::validate(path, src, &mut cfg, &mut warnings, lookup);
             (Some(cfg), warnings, errors)

@@ -779,3 +779,9 @@ fn scrape_config_file_pattern_errors() {
         "scrape_config_files[0]: invalid scrape config file path \"a/[x\"",
     );
 }
+
+#[test]
+fn rule_file_given_as_main_config_gets_a_hint() {
+    let e = load(&reference("alert_rules.yml")).unwrap_err().to_string();
+    assert!(e.ends_with("alert_rules.yml:2:1: unknown field `groups` (this looks like a rule file: list it under rule_files in the main config)"), "{e}");
+}

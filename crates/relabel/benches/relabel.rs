@@ -44,6 +44,26 @@ fn bench(c: &mut Criterion) {
         let mut lb = labels.builder();
         b.iter(|| process(&mut lb, &keep_only))
     });
+    for (name, yaml) in [
+        (
+            "replace_capture",
+            "- source_labels: [instance]\n  regex: '([^:]+):\\d+'\n  target_label: host",
+        ),
+        (
+            "hashmod",
+            "- source_labels: [job, instance]\n  target_label: shard\n  modulus: 16\n  action: hashmod",
+        ),
+        ("labelmap", "- regex: '(.+)_x'\n  action: labelmap"),
+    ] {
+        let rules: Vec<Relabeler> = serde_yaml::from_str(yaml).unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut lb = labels.builder();
+                process(&mut lb, &rules)
+            })
+        });
+    }
+    g.bench_function("builder_clone_only", |b| b.iter(|| labels.builder().build()));
     g.finish();
 }
 

@@ -7,16 +7,20 @@ const S: [u32; 64] = [
     10, 15, 21, 6, 10, 15, 21,
 ];
 
-/// `floor(abs(sin(i + 1)) * 2^32)` for i in 0..64 (RFC 1321, section 3.4).
-fn k_table() -> [u32; 64] {
-    let mut k = [0u32; 64];
-    for (i, v) in k.iter_mut().enumerate() {
-        *v = ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32;
-    }
-    k
-}
+/// `floor(abs(sin(i + 1)) * 2^32)` for i in 0..64 (RFC 1321, section 3.4); checked against
+/// the formula in a test.
+const K: [u32; 64] = [
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+];
 
-fn compress(state: &mut [u32; 4], block: &[u8], k: &[u32; 64]) {
+fn compress(state: &mut [u32; 4], block: &[u8]) {
     let mut m = [0u32; 16];
     for (i, w) in m.iter_mut().enumerate() {
         *w = u32::from_le_bytes([block[i * 4], block[i * 4 + 1], block[i * 4 + 2], block[i * 4 + 3]]);
@@ -34,7 +38,7 @@ fn compress(state: &mut [u32; 4], block: &[u8], k: &[u32; 64]) {
         c = b;
         b = b.wrapping_add(
             a.wrapping_add(f)
-                .wrapping_add(k[i])
+                .wrapping_add(K[i])
                 .wrapping_add(m[g])
                 .rotate_left(S[i]),
         );
@@ -48,11 +52,10 @@ fn compress(state: &mut [u32; 4], block: &[u8], k: &[u32; 64]) {
 
 /// The 16-byte MD5 digest of `data`.
 pub fn md5(data: &[u8]) -> [u8; 16] {
-    let k = k_table();
     let mut state: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
     let mut chunks = data.chunks_exact(64);
     for block in &mut chunks {
-        compress(&mut state, block, &k);
+        compress(&mut state, block);
     }
     let rest = chunks.remainder();
     let mut tail = [0u8; 128];
@@ -62,7 +65,7 @@ pub fn md5(data: &[u8]) -> [u8; 16] {
     let bits = (data.len() as u64).wrapping_mul(8);
     tail[tail_len - 8..tail_len].copy_from_slice(&bits.to_le_bytes());
     for block in tail[..tail_len].chunks_exact(64) {
-        compress(&mut state, block, &k);
+        compress(&mut state, block);
     }
     let mut out = [0u8; 16];
     for (i, w) in state.iter().enumerate() {
@@ -98,6 +101,17 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(hex(md5(input.as_bytes())), want, "md5({input:?})");
+        }
+    }
+
+    #[test]
+    fn k_table_matches_its_definition() {
+        for (i, k) in super::K.iter().enumerate() {
+            assert_eq!(
+                *k,
+                ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32,
+                "K[{i}]"
+            );
         }
     }
 
