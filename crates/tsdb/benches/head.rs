@@ -1,11 +1,11 @@
 //! Head benchmarks: chunk encode/decode, append+commit into a head of 100k
-//! node-exporter-like series (samples/s, WAL included with `WalSync::Never`),
-//! and select with a few matchers.
+//! node-exporter-like series (samples/s, WAL included with `WalSync::Never`).
+//! Select is in `benches/select.rs`.
 //!
 //! `cargo bench -p sightline-tsdb --bench head`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sightline_model::{LabelRef, Labels, MatchOp, Matcher, SelectHints, SeriesRef, Storage};
+use sightline_model::{LabelRef, Labels, SeriesRef, Storage};
 use sightline_tsdb::block::gen::{series, GenConfig};
 use sightline_tsdb::chunkenc::XorChunk;
 use sightline_tsdb::wal::WalSync;
@@ -86,8 +86,31 @@ fn head(c: &mut Criterion) {
         },
     )
     .unwrap();
+    // Label bytes laid out contiguously in request order, as a decoded
+    // remote-write or scrape buffer holds them.
     let labels = labels();
-    let refs: Vec<Vec<LabelRef<'_>>> = labels.iter().map(|l| l.as_refs()).collect();
+    let mut arena = String::new();
+    let mut spans = Vec::new();
+    for l in &labels {
+        let mut one = Vec::new();
+        for p in l.iter() {
+            let n0 = arena.len();
+            arena.push_str(p.name);
+            let v0 = arena.len();
+            arena.push_str(p.value);
+            one.push((n0, v0, arena.len()));
+        }
+        spans.push(one);
+    }
+    drop(labels);
+    let refs: Vec<Vec<LabelRef<'_>>> = spans
+        .iter()
+        .map(|one| {
+            one.iter()
+                .map(|&(n0, v0, e)| LabelRef::new(&arena[n0..v0], &arena[v0..e]))
+                .collect()
+        })
+        .collect();
     let mut t = 1_700_000_000_000i64;
     // Create the series (one scrape), remembering references.
     let mut ids = Vec::with_capacity(SERIES);
@@ -98,6 +121,34 @@ fn head(c: &mut Criterion) {
         }
         app.commit().unwrap();
     }
+    // CPU time per sample (this thread only), less sensitive to a busy
+    // machine than wall-clock figures.
+    let rounds = 10;
+    let cpu0 = thread_cpu_ns();
+    for _ in 0..rounds {
+        t += INTERVAL;
+        let mut app = db.appender();
+        for (i, r) in refs.iter().enumerate() {
+            app.append(r, t, i as f64).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    let cpu1 = thread_cpu_ns();
+    for _ in 0..rounds {
+        t += INTERVAL;
+        let mut app = db.appender();
+        for (i, r) in ids.iter().enumerate() {
+            app.append_ref(*r, t, i as f64).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    let cpu2 = thread_cpu_ns();
+    let per = (rounds * SERIES) as f64;
+    println!(
+        "head: thread CPU per sample: append+commit {:.0} ns, append_ref+commit {:.0} ns",
+        (cpu1 - cpu0) as f64 / per,
+        (cpu2 - cpu1) as f64 / per
+    );
     let mut g = c.benchmark_group("head");
     g.sample_size(10);
     g.throughput(Throughput::Elements(SERIES as u64));
@@ -122,79 +173,26 @@ fn head(c: &mut Criterion) {
         })
     });
     g.finish();
-    // Fill to ~120 samples per series for the select benchmarks.
-    let have = db.stats().head.samples_appended / SERIES as u64;
-    for _ in have..120 {
-        t += INTERVAL;
-        let mut app = db.appender();
-        for (i, r) in ids.iter().enumerate() {
-            app.append_ref(SeriesRef(r.0), t, (i as i64 + t / INTERVAL) as f64)
-                .unwrap();
-        }
-        app.commit().unwrap();
-    }
     let st = db.stats();
-    let mem = db.head().memory_bytes();
     println!(
         "head: {} series, {} samples, {} chunks, ~{} bytes/series incl. chunks, wal {} bytes",
         st.head.num_series,
         st.head.samples_appended,
         st.head.chunks,
-        mem / st.head.num_series.max(1),
+        db.head().memory_bytes() / st.head.num_series.max(1),
         st.wal_size_bytes
     );
-    let mut g = c.benchmark_group("select");
-    g.sample_size(20);
-    let cases: Vec<(&str, Vec<Matcher>)> = vec![
-        (
-            "cpu_idle_all_hosts",
-            vec![
-                Matcher::equal("__name__", "node_cpu_seconds_total"),
-                Matcher::equal("mode", "idle"),
-            ],
-        ),
-        (
-            "one_host_regex",
-            vec![
-                Matcher::new(MatchOp::Regex, "__name__", "node_network_.*_bytes_total").unwrap(),
-                Matcher::equal("instance", "10.0.0.7:9100"),
-            ],
-        ),
-        (
-            "not_equal_and_alternation",
-            vec![
-                Matcher::new(MatchOp::Regex, "__name__", "node_cpu_seconds_total|node_load1").unwrap(),
-                Matcher::new(MatchOp::NotEqual, "mode", "idle").unwrap(),
-                Matcher::new(MatchOp::Regex, "instance", "10.0.0.1.*").unwrap(),
-            ],
-        ),
-    ];
-    for (name, ms) in &cases {
-        let q = db.querier(i64::MIN, i64::MAX).unwrap();
-        let (n_series, n_samples) = drain(q.select(ms, &SelectHints::default()).unwrap());
-        println!("select {name}: {n_series} series, {n_samples} samples");
-        g.throughput(Throughput::Elements(n_samples as u64));
-        g.bench_function(*name, |b| {
-            b.iter(|| {
-                let q = db.querier(i64::MIN, i64::MAX).unwrap();
-                drain(q.select(ms, &SelectHints::default()).unwrap())
-            })
-        });
-    }
-    g.finish();
     db.close().unwrap();
 }
 
-fn drain(set: sightline_model::SeriesSet<'_>) -> (usize, usize) {
-    let (mut a, mut b) = (0, 0);
-    for s in set {
-        let mut s = s.unwrap();
-        a += 1;
-        while s.samples.next().is_some() {
-            b += 1;
-        }
-    }
-    (a, b)
+fn thread_cpu_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 criterion_group!(benches, chunks, head);

@@ -1102,12 +1102,11 @@ impl Head {
                 continue;
             };
             // Held by: the hash shard, the id shard and `s` here. Anything
-            // more is an appender that may still commit to it.
-            if Arc::strong_count(&s) > 3 {
-                continue;
-            }
+            // more is an appender that may still commit to it. Checked under
+            // the series lock: an appender takes its reference before
+            // locking, and one that locks after us sees `removed`.
             let mut d = s.data.lock();
-            if !d.is_empty() {
+            if Arc::strong_count(&s) > 3 || !d.is_empty() {
                 continue;
             }
             d.removed = true;
@@ -1461,32 +1460,33 @@ impl HeadAppender<'_> {
         }
         let head_max = self.head.max_t.load(Ordering::Acquire);
         let (mut min, mut max) = (i64::MAX, i64::MIN);
-        let mut i = 0;
-        let samples = &self.batch.samples;
-        while i < samples.len() {
-            // Consecutive samples of one series share one lock.
-            let s = &self.series[i];
-            let mut d = s.data.lock();
-            d.in_wal = true;
-            loop {
-                let rs = samples[i];
-                if let Some(t) = self.head.apply(&mut d, rs.t, rs.v, head_max) {
-                    min = min.min(t);
-                    max = max.max(t);
-                    stats.samples += 1;
+        // References are dropped as each series is applied, while its
+        // memory is still in cache.
+        let mut series = std::mem::take(&mut self.series);
+        {
+            let mut it = series.drain(..).zip(self.batch.samples.iter()).peekable();
+            while let Some((s, first)) = it.next() {
+                let mut d = s.data.lock();
+                d.in_wal = true;
+                let mut rs = Some(first);
+                while let Some(r) = rs {
+                    if let Some(t) = self.head.apply(&mut d, r.t, r.v, head_max) {
+                        min = min.min(t);
+                        max = max.max(t);
+                        stats.samples += 1;
+                    }
+                    // Consecutive samples of one series share one lock.
+                    rs = it.next_if(|(n, _)| n.id == s.id).map(|(_, r)| r);
                 }
-                i += 1;
-                if i >= samples.len() || self.series[i].id != s.id {
-                    break;
+                if d.pending_owner == self.id {
+                    d.pending_owner = 0;
                 }
-            }
-            if d.pending_owner == self.id {
-                d.pending_owner = 0;
-            }
-            if d.wal_owner == self.id {
-                d.wal_owner = 0;
+                if d.wal_owner == self.id {
+                    d.wal_owner = 0;
+                }
             }
         }
+        self.series = series;
         self.head.note_range(min, max, stats.samples);
         if !self.batch.metadata.is_empty() {
             let mut md = self.head.metadata.write();
