@@ -500,7 +500,13 @@ pub(crate) struct Out {
 
 impl Out {
     pub fn push(&mut self, labels: Labels, drop_name: bool, t: i64, v: f64) -> Res<()> {
-        let i = match self.idx.get(&labels) {
+        let i = self.index(labels, drop_name);
+        self.push_at(i, t, v)
+    }
+
+    /// The output series for `labels`, created if needed.
+    pub fn index(&mut self, labels: Labels, drop_name: bool) -> usize {
+        match self.idx.get(&labels) {
             Some(&i) => i,
             None => {
                 let i = self.series.len();
@@ -512,7 +518,11 @@ impl Out {
                 });
                 i
             }
-        };
+        }
+    }
+
+    /// Appends a point to output series `i` (from [`Out::index`]).
+    pub fn push_at(&mut self, i: usize, t: i64, v: f64) -> Res<()> {
         let s = &mut self.series[i];
         if s.pts.last().is_some_and(|p| p.t == t) {
             return exec_err("vector cannot contain metrics with the same labelset");
@@ -1170,8 +1180,8 @@ impl<'a> Ev<'a> {
         let (mut lcur, mut rcur) = if one_to_many { (rc, lc) } else { (lc, rc) };
         let drop_by_op = op_drops_name(op);
         let mut out = Out::default();
-        // Result labels per (lhs series, rhs series) pair are cached.
-        let mut metric_cache: HashMap<(usize, usize), Labels> = HashMap::new();
+        // Output series per (lhs series, rhs series) pair are cached.
+        let mut metric_cache: HashMap<(usize, usize), usize> = HashMap::new();
         let mut right_at = vec![(u32::MAX, 0usize, 0.0f64); nsig];
         let mut matched = vec![u32::MAX; nsig];
         let mut right_matched = vec![u32::MAX; nsig];
@@ -1200,7 +1210,7 @@ impl<'a> Ev<'a> {
                     right_at[sg] = (stamp, j, v);
                 }
             }
-            let mut inserted: HashMap<Labels, ()> = HashMap::new();
+            let mut inserted: HashMap<usize, ()> = HashMap::new();
             for j in 0..ls.len() {
                 let Some(lv) = lcur.at(ls, j, t) else { continue };
                 let sg = lsg[j] as usize;
@@ -1229,36 +1239,37 @@ impl<'a> Ev<'a> {
                 if !keep {
                     continue;
                 }
-                let metric = match rj {
-                    Some(rj) => metric_cache
-                        .entry((j, rj))
-                        .or_insert_with(|| {
-                            result_metric(
-                                &ls[j].labels,
-                                &rs[rj].labels,
-                                one_to_one,
-                                on,
-                                &match_names,
-                                &include,
-                            )
-                        })
-                        .clone(),
-                    None => result_metric(
-                        &ls[j].labels,
-                        &Labels::new(),
-                        one_to_one,
-                        on,
-                        &match_names,
-                        &include,
-                    ),
+                let drop = drop_by_op || return_bool || ls[j].drop_name;
+                let oi = match rj {
+                    Some(rj) => *metric_cache.entry((j, rj)).or_insert_with(|| {
+                        let m = result_metric(
+                            &ls[j].labels,
+                            &rs[rj].labels,
+                            one_to_one,
+                            on,
+                            &match_names,
+                            &include,
+                        );
+                        out.index(m, drop)
+                    }),
+                    None => {
+                        let m = result_metric(
+                            &ls[j].labels,
+                            &Labels::new(),
+                            one_to_one,
+                            on,
+                            &match_names,
+                            &include,
+                        );
+                        out.index(m, drop)
+                    }
                 };
-                if !one_to_one && inserted.insert(metric.clone(), ()).is_some() {
+                if !one_to_one && inserted.insert(oi, ()).is_some() {
                     return exec_err(
                         "multiple matches for labels: grouping labels must ensure unique matches",
                     );
                 }
-                let drop = drop_by_op || return_bool || ls[j].drop_name;
-                out.push(metric, drop, t, v)?;
+                out.push_at(oi, t, v)?;
             }
             // `fill` for the other side: "one"-side samples nothing matched.
             if let Some(f) = fill_ls {
