@@ -215,30 +215,56 @@ pub(crate) fn parse_yaml<T: DeserializeOwned>(
         Ok(serde_yaml::Value::Null) => "{}",
         _ => src,
     };
-    let de = serde_yaml::Deserializer::from_str(text);
-    let mut warnings = Vec::new();
-    let res = match lookup {
-        Some(lookup) => {
-            let ctx = env::Ctx::new(lookup);
-            let r = T::deserialize(env::Wrap::new(de, &ctx));
-            for (segs, name) in ctx.unset.into_inner() {
-                warnings.push(Diagnostic::warning(
-                    path,
-                    locate::locate_nearest(src, &segs),
-                    format!(
-                        "{}: environment variable {name} is not set; expanded to \"\"",
-                        env::path_string(&segs)
-                    ),
-                ));
+    match deserialize_expanding::<T, _>(path, src, serde_yaml::Deserializer::from_str(text), lookup) {
+        Err(e) if e.to_string().contains("unknown field `<<`") => {
+            // YAML merge keys (`<<: *base`), which Prometheus's YAML library supports: apply
+            // them on a value tree and deserialize from that. Parse errors then carry no
+            // location (semantic errors are still located in the original text).
+            let merged = serde_yaml::from_str::<serde_yaml::Value>(text).and_then(|mut v| {
+                v.apply_merge()?;
+                Ok(v)
+            });
+            match merged {
+                Ok(v) => {
+                    deserialize_expanding::<T, _>(path, src, v, lookup).map_err(|e| yaml_diag(path, src, &e))
+                }
+                Err(e2) => Err(yaml_diag(path, src, &e2)),
             }
-            r
         }
-        None => T::deserialize(de),
-    };
-    match res {
-        Ok(v) => Ok((v, warnings)),
-        Err(e) => Err(yaml_diag(path, src, &e)),
+        r => r.map_err(|e| yaml_diag(path, src, &e)),
     }
+}
+
+fn deserialize_expanding<'de, T: DeserializeOwned, D>(
+    path: &Path,
+    src: &str,
+    de: D,
+    lookup: Option<env::Lookup<'_>>,
+) -> Result<(T, Vec<Warning>), serde_yaml::Error>
+where
+    D: serde::Deserializer<'de, Error = serde_yaml::Error>,
+{
+    let Some(lookup) = lookup else {
+        return T::deserialize(de).map(|v| (v, Vec::new()));
+    };
+    let ctx = env::Ctx::new(lookup);
+    let v = T::deserialize(env::Wrap::new(de, &ctx))?;
+    let warnings = ctx
+        .unset
+        .into_inner()
+        .into_iter()
+        .map(|(segs, name)| {
+            Diagnostic::warning(
+                path,
+                locate::locate_nearest(src, &segs),
+                format!(
+                    "{}: environment variable {name} is not set; expanded to \"\"",
+                    env::path_string(&segs)
+                ),
+            )
+        })
+        .collect();
+    Ok((v, warnings))
 }
 
 fn yaml_diag(path: &Path, src: &str, e: &serde_yaml::Error) -> Diagnostic {

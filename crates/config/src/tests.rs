@@ -785,3 +785,34 @@ fn rule_file_given_as_main_config_gets_a_hint() {
     let e = load(&reference("alert_rules.yml")).unwrap_err().to_string();
     assert!(e.ends_with("alert_rules.yml:2:1: unknown field `groups` (this looks like a rule file: list it under rule_files in the main config)"), "{e}");
 }
+
+#[test]
+fn yaml_anchors_aliases_and_merge_keys() {
+    let src = "\
+scrape_configs:
+  - job_name: a
+    static_configs: &targets
+      - targets: ['a:1']
+    relabel_configs: &rl
+      - source_labels: [__address__]
+        target_label: x
+  - job_name: b
+    static_configs: *targets
+    relabel_configs: *rl
+  - &base
+    job_name: c
+    scrape_interval: 30s
+    metrics_path: /m
+  - <<: *base
+    job_name: d
+";
+    let (cfg, _) = load_text(src).unwrap_or_else(|e| panic!("{e}"));
+    let [a, b, c, d] = &cfg.scrape_configs[..] else {
+        panic!("{:?}", cfg.scrape_configs.len())
+    };
+    assert_eq!(a.static_configs, b.static_configs);
+    assert_eq!(b.relabel_configs.len(), 1);
+    assert_eq!(c.metrics_path, "/m");
+    assert_eq!((d.job_name.as_str(), d.metrics_path.as_str()), ("d", "/m"));
+    assert_eq!(d.scrape_interval, Duration::from_secs(30));
+}
