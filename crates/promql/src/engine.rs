@@ -675,12 +675,10 @@ impl<'a> Ev<'a> {
             },
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.eval_vector_selector(vs, false)?)),
             Expr::MatrixSelector(ms) => {
-                let t = self.start;
+                // Only valid at the top of an instant query: the raw window at the start.
                 let mut out = Vec::new();
                 let range = ms.range.as_millis() as i64;
-                let refs = self.window_refs(&ms.vs.at, &ms.vs.offset);
-                let _ = refs;
-                let ref_t = self.at_ms(&ms.vs.at).unwrap_or(t) - offset_ms(&ms.vs.offset);
+                let ref_t = self.at_ms(&ms.vs.at).unwrap_or(self.start) - offset_ms(&ms.vs.offset);
                 self.for_each_selected(&ms.vs, ref_t - range + 1, ref_t, |labels, samples| {
                     let pts: Vec<Pt> = samples
                         .into_iter()
@@ -983,7 +981,9 @@ impl<'a> Ev<'a> {
         let (mut lo, mut hi) = (0usize, 0usize);
         for (i, &r) in refs.iter().enumerate() {
             let from = r - range;
-            if hi > 0 && pts.get(hi - 1).is_some_and(|p| p.t > r) || lo > 0 && pts[lo - 1].t > from {
+            // Reference times never decrease (they follow the steps, or are
+            // constant with `@`); restart the search if they ever did.
+            if (hi > 0 && pts[hi - 1].t > r) || (lo > 0 && pts[lo - 1].t > from) {
                 lo = pts.partition_point(|p| p.t <= from);
                 hi = lo;
             }

@@ -583,10 +583,7 @@ fn parse_eval(cmd: &str, rest: &str, line: usize, body: &[(usize, &str)]) -> Res
         let s = parse_time(toks[1]).ok_or("bad start")?;
         let e = parse_time(toks[3]).ok_or("bad end")?;
         let st = parse_duration(toks[5]).ok_or("bad step")?;
-        // The expression is everything after the step token.
-        let idx = r.find(toks[5]).map(|i| i + toks[5].len()).unwrap_or(r.len());
-        let r2 = &r[idx..];
-        let _ = r2;
+        // The expression is everything after the step value (the 6th token).
         let pos = nth_token_end(r, 6);
         ev.expr = r[pos..].trim().to_string();
         ev.range = Some((s, e, st));
