@@ -1282,7 +1282,10 @@ impl HeadSeriesIter {
 impl SampleIterator for HeadSeriesIter {
     fn next(&mut self) -> Option<Sample> {
         let a = self.next_in_order();
-        let b = self.ooo.get(self.oi).copied();
+        while self.ooo.get(self.oi).is_some_and(|s| s.t < self.mint) {
+            self.oi += 1;
+        }
+        let b = self.ooo.get(self.oi).copied().filter(|s| s.t <= self.maxt);
         match (a, b) {
             (None, None) => None,
             (Some(a), None) => Some(a),
@@ -1554,5 +1557,184 @@ impl Appender for HeadAppender<'_> {
 
     fn rollback(mut self: Box<Self>) {
         self.clear_pending();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs<'a>(p: &'a [(&'a str, &'a str)]) -> Vec<LabelRef<'a>> {
+        p.iter().map(|(n, v)| LabelRef::new(n, v)).collect()
+    }
+
+    fn add(head: &Head, p: &[(&str, &str)], samples: &[(i64, f64)]) -> Arc<MemSeries> {
+        let r = refs(p);
+        let (s, _) = head.get_or_create(label_hash(&r), &r, None);
+        let mut d = s.data.lock();
+        let (mut min, mut max) = (i64::MAX, i64::MIN);
+        for &(t, v) in samples {
+            let hm = head.max_t.load(Ordering::Acquire);
+            if let Some(t) = head.apply(&mut d, t, v, hm) {
+                min = min.min(t);
+                max = max.max(t);
+                head.note_range(t, t, 1);
+            }
+        }
+        drop(d);
+        s
+    }
+
+    fn drain(it: &mut HeadSeriesIter) -> Vec<i64> {
+        let mut out = Vec::new();
+        while let Some(s) = it.next() {
+            out.push(s.t);
+        }
+        out
+    }
+
+    #[test]
+    fn set_operations() {
+        assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5]), vec![3, 5]);
+        assert_eq!(subtract(&[1, 3, 5, 7], &[3, 4, 7]), vec![1, 5]);
+        assert_eq!(union_many(vec![&[1, 5], &[2, 5, 9], &[]]), vec![1, 2, 5, 9]);
+        let mut l = vec![1, 5];
+        insert_sorted(&mut l, 3);
+        insert_sorted(&mut l, 9);
+        insert_sorted(&mut l, 5);
+        assert_eq!(l, vec![1, 3, 5, 9]);
+    }
+
+    #[test]
+    fn hash_collisions_are_resolved_by_labels() {
+        let head = Head::new(HeadOptions::default());
+        let a = refs(&[("__name__", "a")]);
+        let b = refs(&[("__name__", "b")]);
+        // Force both series onto one hash.
+        let (sa, created_a) = head.get_or_create(42, &a, None);
+        let (sb, created_b) = head.get_or_create(42, &b, None);
+        assert!(created_a && created_b);
+        assert_ne!(sa.id(), sb.id());
+        assert_eq!(head.lookup(42, &a).unwrap().id(), sa.id());
+        assert_eq!(head.lookup(42, &b).unwrap().id(), sb.id());
+        let (again, created) = head.get_or_create(42, &b, None);
+        assert!(!created);
+        assert_eq!(again.id(), sb.id());
+        // Removing the first promotes the colliding one.
+        let mut shard = head.hash_shards[shard_of(42)].write();
+        assert!(shard.remove(42, sa.id()));
+        assert_eq!(shard.find(42, &b).unwrap().id(), sb.id());
+        assert!(shard.find(42, &a).is_none());
+    }
+
+    #[test]
+    fn chunks_are_cut_by_count_and_block_boundary() {
+        let head = Head::new(HeadOptions {
+            block_range_ms: 1000,
+            chunk_samples: 4,
+            ..HeadOptions::default()
+        });
+        let samples: Vec<(i64, f64)> = (0..10).map(|i| (i * 100 + 500, i as f64)).collect();
+        let s = add(&head, &[("__name__", "m")], &samples);
+        let d = s.data.lock();
+        // 500..=800 | 900 | 1000..=1300 | 1400 (cut at 1000 and at 4 samples)
+        let ranges: Vec<(i64, i64)> = d.chunks.iter().map(|c| (c.min_t(), c.max_t())).collect();
+        assert_eq!(ranges, vec![(500, 800), (900, 900), (1000, 1300)]);
+        assert_eq!(
+            d.open.as_ref().map(|c| (c.min_t(), c.max_t())),
+            Some((1400, 1400))
+        );
+        assert_eq!(d.num_chunks(), 4);
+        let mut buf = Vec::new();
+        d.samples_in(850, 1050, &mut buf);
+        assert_eq!(buf.iter().map(|s| s.t).collect::<Vec<_>>(), vec![900, 1000]);
+    }
+
+    #[test]
+    fn iterator_merges_out_of_order_and_seeks() {
+        let head = Head::new(HeadOptions {
+            ooo_window_ms: 10_000,
+            chunk_samples: 3,
+            ..HeadOptions::default()
+        });
+        let s = add(
+            &head,
+            &[("__name__", "m")],
+            &[(10, 1.0), (20, 2.0), (30, 3.0), (40, 4.0), (50, 5.0)],
+        );
+        add(&head, &[("__name__", "m")], &[(15, 1.5), (45, 4.5), (5, 0.5)]);
+        let (chunks, ooo) = s.data.lock().snapshot(i64::MIN, i64::MAX);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(ooo.len(), 3);
+        let mut it = HeadSeriesIter::new(chunks.clone(), ooo.clone(), i64::MIN, i64::MAX);
+        assert_eq!(drain(&mut it), vec![5, 10, 15, 20, 30, 40, 45, 50]);
+        let mut it = HeadSeriesIter::new(chunks.clone(), ooo.clone(), 12, 44);
+        assert_eq!(drain(&mut it), vec![15, 20, 30, 40]);
+        let mut it = HeadSeriesIter::new(chunks, ooo, i64::MIN, i64::MAX);
+        assert_eq!(it.seek(16).map(|s| s.t), Some(20));
+        assert_eq!(it.seek(41).map(|s| s.t), Some(45));
+        assert_eq!(it.next().map(|s| s.t), Some(50));
+        assert_eq!(it.seek(51), None);
+    }
+
+    #[test]
+    fn truncate_drops_data_series_and_unused_strings() {
+        let head = Head::new(HeadOptions {
+            block_range_ms: 1000,
+            ..HeadOptions::default()
+        });
+        let old = add(
+            &head,
+            &[("__name__", "old"), ("only_old", "x")],
+            &[(100, 1.0), (900, 1.0)],
+        );
+        let both = add(&head, &[("__name__", "both")], &[(500, 1.0), (1500, 2.0)]);
+        let old_id = old.id();
+        drop(old);
+        assert_eq!(head.num_series(), 2);
+        assert_eq!(head.min_t(), Some(100));
+        let removed = head.truncate(1000);
+        assert_eq!(removed, 1);
+        assert!(!head.contains(old_id));
+        assert!(head.contains(both.id()));
+        assert_eq!(head.min_t(), Some(1500));
+        assert_eq!(head.min_valid_t(), 1000);
+        assert_eq!(head.label_names(&[]).unwrap(), vec!["__name__"]);
+        assert!(head.interner.lock().get("only_old").is_none());
+        // A series still referenced (by an appender) is kept.
+        let held = add(&head, &[("__name__", "held")], &[(1600, 1.0)]);
+        let both_id = both.id();
+        drop(both);
+        head.truncate(2000);
+        assert!(head.contains(held.id()));
+        assert!(!head.contains(both_id));
+        let c = head.cardinality(10);
+        assert_eq!(c.num_series, 1);
+    }
+
+    #[test]
+    fn cardinality_counts() {
+        let head = Head::new(HeadOptions::default());
+        for i in 0..5 {
+            let inst = format!("h{i}");
+            add(&head, &[("__name__", "up"), ("instance", &inst)], &[(1, 1.0)]);
+        }
+        add(&head, &[("__name__", "other"), ("instance", "h0")], &[(1, 1.0)]);
+        let c = head.cardinality(2);
+        assert_eq!(c.num_series, 6);
+        assert_eq!(c.num_label_pairs, 7);
+        assert_eq!(
+            c.series_count_by_metric_name,
+            vec![("up".into(), 5), ("other".into(), 1)]
+        );
+        assert_eq!(
+            c.label_value_count_by_label_name,
+            vec![("instance".into(), 5), ("__name__".into(), 2)]
+        );
+        assert_eq!(
+            c.series_count_by_label_value_pair,
+            vec![("__name__=up".into(), 5), ("instance=h0".into(), 2)]
+        );
+        assert_eq!(c.memory_in_bytes_by_label_name[0], ("__name__".into(), 5 * 2 + 5));
     }
 }
