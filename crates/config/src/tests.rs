@@ -816,3 +816,95 @@ scrape_configs:
     assert_eq!((d.job_name.as_str(), d.metrics_path.as_str()), ("d", "/m"));
     assert_eq!(d.scrape_interval, Duration::from_secs(30));
 }
+
+#[test]
+fn more_validation_errors_have_lines() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("scrape_configs:\n  - job_name: a\n    tls_config: {ca: x, ca_file: y}\n", 3, "at most one of ca and ca_file must be configured"),
+        ("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, username_file: f}\n", 3, "at most one of basic_auth username & username_file must be configured"),
+        ("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u}\n    authorization: {credentials: c}\n", 2, "at most one of basic_auth, oauth2 & authorization must be configured"),
+        ("scrape_configs:\n  - job_name: a\n    scrape_fallback_protocol: Foo\n", 3, "unknown scrape protocol \"Foo\""),
+        ("scrape_configs:\n  - job_name: a\n    metric_name_escaping_scheme: weird\n", 3, "unknown metric name escaping method specified"),
+        ("scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: [a.json]\n        refresh_interval: 0s\n", 5, "refresh_interval must be greater than 0"),
+        ("alerting:\n  alertmanagers:\n    - scheme: gopher\n", 3, "scheme must be \"http\" or \"https\", got \"gopher\""),
+        ("alerting:\n  alertmanagers:\n    - timeout: 0s\n", 3, "timeout must be greater than 0"),
+        ("alerting:\n  alertmanagers:\n    - static_configs: [{targets: ['a/b']}]\n", 3, "\"a/b\" is not a valid hostname"),
+        ("remote_read:\n  - url: http://a/r\n    name: x\n  - url: http://b/r\n    name: x\n", 5, "found multiple remote read configs with job name \"x\""),
+        ("remote_read:\n  - url: ftp://a/r\n", 2, "invalid remote_read URL \"ftp://a/r\""),
+        ("remote_read:\n  - url: http://a/r\n    headers: {Authorization: x}\n", 3, "Authorization is a reserved header. It must not be changed"),
+        ("tracing:\n  sampling_fraction: 2\n", 2, "sampling_fraction must be between 0 and 1"),
+        ("sightline:\n  storage:\n    wal_fsync_interval: 0s\n", 3, "wal_fsync_interval must be greater than 0"),
+        ("sightline:\n  listen: ''\n", 2, "listen must not be empty"),
+        ("sightline:\n  limits:\n    max_series_per_request: 0\n", 3, "max_series_per_request must be greater than 0"),
+        ("sightline:\n  statsd:\n    flush_interval: 1.5s\n", 3, "sightline.statsd.flush_interval: not a valid duration string: \"1.5s\""),
+    ];
+    for (src, line, want) in cases {
+        assert_error(src, *line, want);
+    }
+}
+
+#[test]
+fn accepted_but_ignored_sections_warn() {
+    let src = "\
+runtime: {gogc: 75}
+scrape_configs:
+  - job_name: a
+    oauth2: {client_id: x, client_secret: y, token_url: http://t}
+    http_headers: {X-A: {values: [b]}}
+alerting:
+  alertmanagers:
+    - sigv4: {region: eu}
+remote_write:
+  - url: http://rw/x
+    sigv4: {region: eu}
+    azuread: {cloud: AzurePublic}
+    google_iam: {credentials_file: f}
+";
+    let (_, w) = load_text(src).unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<String> = w
+        .iter()
+        .map(|d| format!("{}:{} {}", d.line.unwrap(), d.column.unwrap(), d.message))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "4:5 scrape_configs[0].oauth2: oauth2: not supported yet, ignored",
+            "5:5 scrape_configs[0].http_headers: http_headers: not supported yet, ignored",
+            "8:7 alerting.alertmanagers[0].sigv4: sigv4: not supported yet, ignored",
+            "11:5 remote_write[0].sigv4: sigv4: not supported yet, ignored",
+            "12:5 remote_write[0].azuread: azuread: not supported yet, ignored",
+            "13:5 remote_write[0].google_iam: google_iam: not supported yet, ignored",
+            "1:1 runtime: runtime: Go runtime settings do not apply to Sightline; ignored",
+        ]
+    );
+    assert!(w.iter().all(|d| !d.is_error()));
+}
+
+#[test]
+fn more_rule_errors() {
+    let src = "\
+groups:
+  - name: g
+    labels: {'bad-x': y}
+    rules:
+      - record: r
+        expr: up
+        keep_firing_for: 1m
+      - alert: ''
+        expr: up
+      - record: ''
+        expr: up
+      - alert: A
+        expr: up
+        annotations: {'1bad': x}
+";
+    let errs = rule_errors(src);
+    let want = [
+        "r.yml:3:5: groups[0].labels: group \"g\": invalid label name \"bad-x\"",
+        "r.yml:7:9: groups[0].rules[0].keep_firing_for: group \"g\", rule 1 (\"r\"): invalid field 'keep_firing_for' in recording rule",
+        "r.yml:8:9: groups[0].rules[1].alert: group \"g\", rule 2 (\"\"): one of 'record' or 'alert' must be set",
+        "r.yml:10:9: groups[0].rules[2].record: group \"g\", rule 3 (\"\"): one of 'record' or 'alert' must be set",
+        "r.yml:14:9: groups[0].rules[3].annotations: group \"g\", rule 4 (\"A\"): invalid annotation name: 1bad",
+    ];
+    assert_eq!(errs, want);
+}
