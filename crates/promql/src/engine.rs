@@ -79,6 +79,20 @@ pub enum Error {
     Storage(#[from] sightline_model::StorageError),
 }
 
+impl Error {
+    /// The `errorType` of Prometheus's HTTP API for this error:
+    /// `bad_data`, `execution`, `timeout` or `internal` (storage failures).
+    pub fn api_error_type(&self) -> &'static str {
+        match self {
+            Error::Parse { .. } => "bad_data",
+            Error::Execution(_) | Error::TooManySamples => "execution",
+            Error::Timeout(_) => "timeout",
+            Error::Storage(sightline_model::StorageError::DeadlineExceeded) => "timeout",
+            Error::Storage(_) => "internal",
+        }
+    }
+}
+
 pub(crate) type Res<T> = Result<T, Error>;
 
 /// Most steps a range query may have (Prometheus's API limit).
