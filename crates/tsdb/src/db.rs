@@ -363,10 +363,8 @@ impl Tsdb {
 
     pub fn stats(&self) -> TsdbStats {
         let blocks = self.blocks();
-        let mut head = self.head.stats();
-        head.chunks = self.head.count_chunks();
         TsdbStats {
-            head,
+            head: self.head.stats(),
             wal_size_bytes: self.wal.size_bytes(),
             wal_replay: self.replay.clone(),
             wal_replay_unknown_refs: self.replay_unknown,

@@ -672,6 +672,7 @@ pub struct HeadStats {
     pub max_t: Option<i64>,
     /// Samples below this are out of bounds (already in blocks).
     pub min_valid_t: i64,
+    /// Samples committed through appenders (WAL replay not included).
     pub samples_appended: u64,
     pub ooo_appended: u64,
     pub rejected_out_of_order: u64,
@@ -892,11 +893,15 @@ impl Head {
         }
     }
 
-    fn note_range(&self, min: i64, max: i64, n: u64) {
+    /// Widens the head's time range; `appended` counts towards
+    /// `samples_appended` (WAL replay does not).
+    fn note_range(&self, min: i64, max: i64, n: u64, appended: bool) {
         if n > 0 {
             self.min_t.fetch_min(min, Ordering::AcqRel);
             self.max_t.fetch_max(max, Ordering::AcqRel);
-            self.counters.samples_appended.fetch_add(n, Ordering::Relaxed);
+            if appended {
+                self.counters.samples_appended.fetch_add(n, Ordering::Relaxed);
+            }
         }
     }
 
@@ -927,7 +932,7 @@ impl Head {
                         n += 1;
                     }
                 }
-                self.note_range(min, max, n);
+                self.note_range(min, max, n, false);
             }
             Record::Metadata(list) => {
                 let mut md = self.metadata.write();
@@ -1490,7 +1495,7 @@ impl HeadAppender<'_> {
             }
         }
         self.series = series;
-        self.head.note_range(min, max, stats.samples);
+        self.head.note_range(min, max, stats.samples, true);
         if !self.batch.metadata.is_empty() {
             let mut md = self.head.metadata.write();
             for m in self.batch.metadata.drain(..) {
@@ -1578,7 +1583,7 @@ mod tests {
             if let Some(t) = head.apply(&mut d, t, v, hm) {
                 min = min.min(t);
                 max = max.max(t);
-                head.note_range(t, t, 1);
+                head.note_range(t, t, 1, true);
             }
         }
         drop(d);

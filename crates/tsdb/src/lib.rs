@@ -18,3 +18,4 @@ pub mod wal;
 
 pub use db::{Tsdb, TsdbOptions, TsdbStats};
 pub use head::{Cardinality, HeadStats};
+pub use wal::WalSync;

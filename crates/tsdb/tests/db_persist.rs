@@ -46,6 +46,8 @@ fn persist_then_query_across_head_and_blocks() {
     assert_eq!(st.blocks, 2);
     assert_eq!(st.head.min_t, Some(4 * H));
     assert_eq!(st.head.min_valid_t, 4 * H);
+    assert_eq!(st.head.chunks, db.head().count_chunks());
+    assert_eq!(st.head.chunks, 40, "one chunk per series for [4h, 5h)");
     let after = all(&db);
     assert_eq!(before, after);
     let got: Vec<_> = after.into_iter().map(|(_, s)| s).collect();

@@ -69,6 +69,8 @@ fn wal_replay_restores_the_head() {
     assert_eq!(st.head.min_t, stats.head.min_t);
     assert_eq!(st.head.max_t, stats.head.max_t);
     assert_eq!(st.wal_replay.samples, 25 * 120 + 1);
+    assert_eq!(st.head.samples_appended, 0, "replay is not counted as appended");
+    assert_eq!(st.head.chunks, db.head().count_chunks());
     assert!(st.wal_replay.corruption.is_none());
     // Replayed series keep rejecting duplicates and continue in order.
     let mut app = db.appender();
