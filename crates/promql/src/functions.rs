@@ -319,12 +319,8 @@ pub(crate) fn eval_call(ev: &Ev, c: &Call) -> Res<Val> {
         }
         "histogram_quantile" => histogram_quantile(ev, c),
         "histogram_fraction" => histogram_fraction(ev, c),
-        "histogram_count"
-        | "histogram_sum"
-        | "histogram_avg"
-        | "histogram_stddev"
-        | "histogram_stdvar"
-        | "histogram_quantiles" => {
+        "histogram_quantiles" => histogram_quantiles(ev, c),
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
             // Native histograms only: float series have none.
             for a in args.iter() {
                 ev.eval(a)?;
@@ -906,7 +902,11 @@ fn classic_buckets(
     let mut gidx: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Labels> = Vec::new();
     let mut bucket_of: Vec<Option<(usize, f64)>> = Vec::with_capacity(input.len());
-    let last = c.args.args.len().saturating_sub(1);
+    let last = if c.func.name == "histogram_quantiles" {
+        0
+    } else {
+        c.args.args.len().saturating_sub(1)
+    };
     for s in &input {
         let le = s.labels.get("le").unwrap_or("");
         let ub = match parse_go_float(le) {
@@ -966,7 +966,14 @@ fn histogram_quantile(ev: &Ev, c: &Call) -> Res<Val> {
     let args = &c.args.args;
     let q = scalar_arg(ev, &args[0])?;
     let input = vector_arg(ev, &args[1])?;
-    let mut qwarned = false;
+    histogram_quantile_with(ev, c, input, &q, true)
+}
+
+/// Quantile `q` (per step) of classic histograms; `warn_q` reports
+/// out-of-range quantiles (the caller does it for `histogram_quantiles`).
+fn histogram_quantile_with(ev: &Ev, c: &Call, input: Vec<Ser>, q: &[f64], warn_q: bool) -> Res<Val> {
+    let mut qwarned = !warn_q;
+    let buckets_arg = if warn_q { 1 } else { 0 };
     classic_buckets(ev, c, input, |group, b, i| {
         let qv = q[i];
         if !(0.0..=1.0).contains(&qv) && !qwarned {
@@ -979,7 +986,7 @@ fn histogram_quantile(ev: &Ev, c: &Call) -> Res<Val> {
         }
         let (v, forced) = bucket_quantile(qv, b);
         if forced {
-            let pos = arg_position(ev, c, 1);
+            let pos = arg_position(ev, c, buckets_arg);
             ev.info(format!(
                 "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?} ({pos})",
                 group.metric_name().unwrap_or("")
@@ -987,6 +994,51 @@ fn histogram_quantile(ev: &Ev, c: &Call) -> Res<Val> {
         }
         Some(v)
     })
+}
+
+/// `histogram_quantiles(v, "label", q1, q2, ...)`: one series per quantile,
+/// told apart by `label` (value formatted like `0.5`, `1.0`).
+fn histogram_quantiles(ev: &Ev, c: &Call) -> Res<Val> {
+    let args = &c.args.args;
+    let input = vector_arg(ev, &args[0])?;
+    let label = string_arg(ev, &args[1])?;
+    let mut qs = Vec::new();
+    for (k, a) in args[2..].iter().enumerate() {
+        let q = scalar_arg(ev, a)?;
+        if let Some(bad) = q.iter().copied().find(|v| !(0.0..=1.0).contains(v)) {
+            let pos = arg_position(ev, c, k + 2);
+            ev.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {} ({pos})",
+                crate::value::format_float(bad)
+            ));
+        }
+        qs.push(q);
+    }
+    let mut out = Out::default();
+    for q in &qs {
+        let Val::Vector(part) = histogram_quantile_with(ev, c, input.clone(), q, false)? else {
+            continue;
+        };
+        for s in part {
+            for p in &s.pts {
+                // The label holds the step's quantile (constant in practice).
+                let mut b = s.labels.builder();
+                b.set(label.clone(), quantile_label(q[step_of(ev, p.t)]));
+                out.push(b.build(), false, p.t, p.v)?;
+            }
+        }
+    }
+    Ok(Val::Vector(fix_out_order(out)))
+}
+
+/// A quantile as a label value: shortest form with at least one decimal.
+fn quantile_label(q: f64) -> String {
+    let s = crate::value::format_float(q);
+    if q.is_finite() && !s.contains('.') && !s.contains('e') {
+        format!("{s}.0")
+    } else {
+        s
+    }
 }
 
 /// `histogram_fraction(lower, upper, buckets)` over classic `le` buckets.
