@@ -2,7 +2,7 @@
 //! word, so a lookup touches one cache line. Sized at build time from the
 //! number of distinct keys; the serialized form is the little-endian words.
 
-pub const PROBES: u32 = 5;
+pub const PROBES: u32 = 3;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Bloom {
@@ -87,6 +87,11 @@ mod tests {
             .filter(|i| b.may_contain(crate::tokens::hash(&i.to_le_bytes())))
             .count();
         assert!(fp < 5_000, "false positives {fp}");
+        let b5 = Bloom::build(&keys, 5);
+        let fp5 = (10_000..110_000u64)
+            .filter(|i| b5.may_contain(crate::tokens::hash(&i.to_le_bytes())))
+            .count();
+        assert!(fp5 < 15_000, "false positives at 5 bits/key {fp5}");
         let rt = Bloom::from_bytes(&{
             let mut v = Vec::new();
             b.to_bytes(&mut v);

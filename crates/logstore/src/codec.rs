@@ -129,6 +129,124 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A fast non-cryptographic hasher (multiply-rotate) for the per-block
+/// maps of the segment builder, which are rebuilt per block and bounded by
+/// the block's row count.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    h: u64,
+}
+
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.h = (self.h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut c = bytes.chunks_exact(8);
+        for w in &mut c {
+            self.add(u64::from_le_bytes(w.try_into().unwrap()));
+        }
+        let r = c.remainder();
+        if !r.is_empty() {
+            let mut b = [0u8; 8];
+            b[..r.len()].copy_from_slice(r);
+            self.add(u64::from_le_bytes(b) ^ ((r.len() as u64) << 59));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.h
+    }
+}
+
+pub type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+pub type FxMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
+
+/// Set of u64 hashes (open addressing; the values are already hashes), used
+/// to deduplicate a block's index entries.
+#[derive(Default)]
+pub struct HashSet64 {
+    slots: Vec<u64>,
+    len: usize,
+    has_zero: bool,
+}
+
+impl HashSet64 {
+    pub fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = 0);
+        self.len = 0;
+        self.has_zero = false;
+    }
+
+    #[inline]
+    pub fn insert(&mut self, h: u64) {
+        if h == 0 {
+            self.has_zero = true;
+            return;
+        }
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (h.wrapping_mul(K) >> 20) as usize & mask;
+        loop {
+            let s = self.slots[i];
+            if s == h {
+                return;
+            }
+            if s == 0 {
+                self.slots[i] = h;
+                self.len += 1;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(1024);
+        let old = std::mem::replace(&mut self.slots, vec![0; cap]);
+        self.len = 0;
+        for h in old {
+            if h != 0 {
+                self.insert(h);
+            }
+        }
+    }
+
+    /// The distinct values (unordered).
+    pub fn values(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.slots.iter().copied().filter(|&s| s != 0).collect();
+        if self.has_zero {
+            v.push(0);
+        }
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +271,19 @@ mod tests {
         assert!(Reader::new(&[0x80]).uvarint().is_err());
         assert!(Reader::new(&[0xff; 11]).uvarint().is_err());
         assert!(Reader::new(&[5, 1]).bytes().is_err());
+    }
+
+    #[test]
+    fn hash_set_dedups() {
+        let mut s = HashSet64::default();
+        for i in 0..5000u64 {
+            s.insert(i % 1234);
+        }
+        let mut v = s.values();
+        v.sort_unstable();
+        assert_eq!(v, (0..1234).collect::<Vec<_>>());
+        s.clear();
+        s.insert(7);
+        assert_eq!(s.values(), [7]);
     }
 }

@@ -15,9 +15,8 @@
 //! "Row timestamp" is the record timestamp of the row holding the value, so
 //! a JSON `"ts"` equal to the record's own timestamp costs no payload.
 
-use crate::codec::{put_bytes, put_ivarint, put_uvarint, DecodeError, Reader};
+use crate::codec::{put_bytes, put_ivarint, put_uvarint, DecodeError, FxMap, Reader};
 use sightline_model::Labels;
-use std::collections::HashMap;
 
 /// Per-row context shared by the columns of a block.
 pub struct Rows<'a> {
@@ -179,7 +178,7 @@ impl ColBuf {
             return false;
         }
         let limit = (n / 4).min(65_536);
-        let mut ids: HashMap<&[u8], u32> = HashMap::new();
+        let mut ids: FxMap<&[u8], u32> = FxMap::default();
         let mut order: Vec<&[u8]> = Vec::new();
         let mut idx = Vec::with_capacity(n);
         for i in 0..n {

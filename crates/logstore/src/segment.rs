@@ -38,13 +38,12 @@
 //! the token bloom filter ([`crate::tokens`]) and the trace-id bloom filter.
 
 use crate::bloom::Bloom;
-use crate::codec::{put_bytes, put_ivarint, put_uvarint, DecodeError, Reader};
+use crate::codec::{put_bytes, put_ivarint, put_uvarint, DecodeError, FxMap, HashSet64, Reader};
 use crate::colenc::{ColBuf, Rows, StrCol};
 use crate::record::LogRecord;
-use crate::shred::{shred, unshred, Shredded};
+use crate::shred::{self, shred, unshred, Shredded};
 use crate::tokens;
 use sightline_model::Labels;
-use std::collections::HashMap;
 
 pub const MAGIC: &[u8; 8] = b"SLSEG001";
 const TRAILER: usize = 16;
@@ -75,7 +74,7 @@ impl Default for BuildOptions {
             block_rows: 8192,
             block_bytes: 1 << 20,
             zstd_level: 3,
-            bloom_bits_per_key: 10,
+            bloom_bits_per_key: 5,
         }
     }
 }
@@ -188,13 +187,14 @@ pub fn build(
     (out, meta)
 }
 
-/// A JSON line shape: separator style and `(key id, quoted)` per member.
-type MShapeKey = (u8, Vec<(u32, bool)>);
+/// A JSON line shape: separator style and `(key id, item kind)` per item
+/// (see [`crate::shred`]).
+type MShapeKey = (u8, Vec<(u32, u8)>);
 
 #[derive(Default)]
 struct BlockBuilder {
     cols: Vec<Vec<u8>>,
-    tokens: Vec<u64>,
+    tokens: HashSet64,
     traces: Vec<u64>,
     zctx: Option<zstd::bulk::Compressor<'static>>,
 }
@@ -219,12 +219,13 @@ impl BlockBuilder {
         let mut fshape = Vec::with_capacity(n);
         let mut mshape = Vec::with_capacity(n);
         let mut raw = ColBuf::default();
-        let mut field_names: HashMap<&str, u32> = HashMap::new();
+        let mut field_names: FxMap<&str, u32> = FxMap::default();
         let mut field_cols: Vec<ColBuf> = Vec::new();
-        let mut fshapes: HashMap<Vec<u32>, u32> = HashMap::new();
-        let mut key_names: HashMap<&str, u32> = HashMap::new();
+        let mut fshapes: FxMap<Vec<u32>, u32> = FxMap::default();
+        let mut key_names: FxMap<(u32, &str), u32> = FxMap::default();
+        let mut parents: Vec<u32> = Vec::new();
         let mut key_cols: Vec<ColBuf> = Vec::new();
-        let mut mshapes: HashMap<MShapeKey, u32> = HashMap::new();
+        let mut mshapes: FxMap<MShapeKey, u32> = FxMap::default();
         self.tokens.clear();
         self.traces.clear();
         // largest power of ten dividing every offset from min_ts
@@ -282,18 +283,33 @@ impl BlockBuilder {
             };
             put_uvarint(&mut fshape, u64::from(fs));
             let msg = r.message.as_str();
-            tokens::for_each_entry(msg.as_bytes(), |h| self.tokens.push(h));
+            let toks = &mut self.tokens;
+            tokens::for_each_entry(msg.as_bytes(), |h| toks.insert(h));
             if shred(msg, &mut sh) {
                 scratch_m.0 = sh.style;
                 scratch_m.1.clear();
+                parents.clear();
+                let mut vi = 0;
                 for (j, k) in sh.keys.iter().enumerate() {
+                    let kind = sh.kinds[j];
+                    if kind == shred::CLOSE {
+                        parents.pop();
+                        scratch_m.1.push((0, kind));
+                        continue;
+                    }
+                    let parent = parents.last().map_or(0, |p| p + 1);
                     let next = key_names.len() as u32;
-                    let id = *key_names.entry(k).or_insert(next);
+                    let id = *key_names.entry((parent, k)).or_insert(next);
                     if id as usize == key_cols.len() {
                         key_cols.push(ColBuf::default());
                     }
-                    key_cols[id as usize].push(sh.values[j], i as u32);
-                    scratch_m.1.push((id, sh.quoted[j]));
+                    if kind == shred::OPEN {
+                        parents.push(id);
+                    } else {
+                        key_cols[id as usize].push(sh.values[vi], i as u32);
+                        vi += 1;
+                    }
+                    scratch_m.1.push((id, kind));
                 }
                 let next = mshapes.len() as u32;
                 let ms = match mshapes.get(&scratch_m) {
@@ -323,10 +339,11 @@ impl BlockBuilder {
         for (name, _) in &fnames {
             put_bytes(&mut dict, name.as_bytes());
         }
-        let mut knames: Vec<(&str, u32)> = key_names.into_iter().collect();
+        let mut knames: Vec<((u32, &str), u32)> = key_names.into_iter().collect();
         knames.sort_by_key(|x| x.1);
         put_uvarint(&mut dict, knames.len() as u64);
-        for (name, _) in &knames {
+        for ((parent, name), _) in &knames {
+            put_uvarint(&mut dict, u64::from(*parent));
             put_bytes(&mut dict, name.as_bytes());
         }
         let mut fsv: Vec<(Vec<u32>, u32)> = fshapes.into_iter().collect();
@@ -344,8 +361,8 @@ impl BlockBuilder {
         for ((style, ids), _) in &msv {
             dict.push(*style);
             put_uvarint(&mut dict, ids.len() as u64);
-            for (id, q) in ids {
-                put_uvarint(&mut dict, (u64::from(*id) << 1) | u64::from(*q));
+            for (id, kind) in ids {
+                put_uvarint(&mut dict, (u64::from(*id) << 2) | u64::from(*kind));
             }
         }
         let mut rawcol = Vec::new();
@@ -396,8 +413,7 @@ impl BlockBuilder {
         }
         let len = (out.len() as u64 - offset) as u32;
         let crc = crc32fast::hash(&out[offset as usize..]);
-        self.tokens.sort_unstable();
-        self.tokens.dedup();
+        let token_keys = self.tokens.values();
         self.traces.sort_unstable();
         self.traces.dedup();
         BlockMeta {
@@ -409,7 +425,7 @@ impl BlockBuilder {
             max_ts,
             streams: stream_stats,
             cols: cols_meta,
-            tokens: Bloom::build(&self.tokens, opts.bloom_bits_per_key),
+            tokens: Bloom::build(&token_keys, opts.bloom_bits_per_key),
             traces: if self.traces.is_empty() {
                 Bloom::build(&[], 1)
             } else {
@@ -609,8 +625,11 @@ pub struct RowFilter<'a> {
 struct Dict {
     fshapes: Vec<Vec<u32>>,
     field_names: Vec<String>,
-    mshapes: Vec<(u8, Vec<u32>, Vec<bool>)>,
+    /// style, key id per item, kind per item
+    mshapes: Vec<(u8, Vec<u32>, Vec<u8>)>,
     key_names: Vec<String>,
+    /// parent key id + 1 (0 = top level)
+    key_parents: Vec<u32>,
 }
 
 fn parse_dict(b: &[u8]) -> Result<Dict, DecodeError> {
@@ -622,7 +641,9 @@ fn parse_dict(b: &[u8]) -> Result<Dict, DecodeError> {
     }
     let nk = r.len(b.len())?;
     let mut key_names = Vec::with_capacity(nk);
+    let mut key_parents = Vec::with_capacity(nk);
     for _ in 0..nk {
+        key_parents.push(r.len(nk)? as u32);
         key_names.push(r.str()?.to_string());
     }
     let n = r.len(b.len())?;
@@ -644,22 +665,24 @@ fn parse_dict(b: &[u8]) -> Result<Dict, DecodeError> {
         let style = r.u8()?;
         let k = r.len(b.len())?;
         let mut ids = Vec::with_capacity(k);
-        let mut q = Vec::with_capacity(k);
+        let mut kinds = Vec::with_capacity(k);
         for _ in 0..k {
             let x = r.uvarint()?;
-            if (x >> 1) >= nk as u64 {
+            let kind = (x & 3) as u8;
+            if kind != shred::CLOSE && (x >> 2) >= nk as u64 {
                 return Err(DecodeError("key id out of range"));
             }
-            ids.push((x >> 1) as u32);
-            q.push(x & 1 == 1);
+            ids.push((x >> 2).min(u64::from(u32::MAX)) as u32);
+            kinds.push(kind);
         }
-        mshapes.push((style, ids, q));
+        mshapes.push((style, ids, kinds));
     }
     Ok(Dict {
         fshapes,
         field_names,
         mshapes,
         key_names,
+        key_parents,
     })
 }
 
@@ -775,8 +798,11 @@ pub fn read_block(
             if s == 0 {
                 raw_rows.push(i);
             } else {
-                for &id in &dict.mshapes[s - 1].1 {
-                    key_rows[id as usize].push(i);
+                let (_, ids, kinds) = &dict.mshapes[s - 1];
+                for (&id, &kind) in ids.iter().zip(kinds) {
+                    if kind == shred::QUOTED || kind == shred::RAW {
+                        key_rows[id as usize].push(i);
+                    }
                 }
             }
         }
@@ -804,23 +830,32 @@ pub fn read_block(
             }
             rawpos += 1;
         } else {
-            let (style, ids, quoted) = &dict.mshapes[s - 1];
+            let (style, ids, kinds) = &dict.mshapes[s - 1];
             vals.clear();
             keys.clear();
-            for &id in ids {
+            for (&id, &kind) in ids.iter().zip(kinds) {
                 let id = id as usize;
+                if kind == shred::CLOSE {
+                    keys.push("");
+                    continue;
+                }
+                if *c {
+                    keys.push(&dict.key_names[id]);
+                }
+                if kind == shred::OPEN {
+                    continue;
+                }
                 if kpos[id] >= keycols[id].len() {
                     return Err(format!("block {bi}: key column too short"));
                 }
                 if *c {
                     vals.push(keycols[id].get(kpos[id]));
-                    keys.push(&dict.key_names[id]);
                 }
                 kpos[id] += 1;
             }
             if *c {
                 let mut l = String::with_capacity(64 + vals.iter().map(|v| v.len() + 8).sum::<usize>());
-                unshred(*style, &keys, quoted, vals.iter().copied(), &mut l);
+                unshred(*style, &keys, kinds, vals.iter().copied(), &mut l);
                 line = Some(l);
             }
         }
@@ -938,12 +973,18 @@ pub fn column_sizes(meta: &SegmentMeta, bi: usize, bytes: &[u8]) -> Result<Vec<(
             } else if i < C_FIXED + dict.field_names.len() {
                 format!("f:{}", dict.field_names[i - C_FIXED])
             } else {
-                format!(
-                    "k:{}",
-                    dict.key_names
-                        .get(i - C_FIXED - dict.field_names.len())
-                        .map_or("?", |s| s)
-                )
+                let mut k = i - C_FIXED - dict.field_names.len();
+                let mut name = dict.key_names.get(k).cloned().unwrap_or_default();
+                for _ in 0..8 {
+                    match dict.key_parents.get(k) {
+                        Some(&p) if p > 0 => {
+                            k = p as usize - 1;
+                            name = format!("{}.{name}", dict.key_names.get(k).map_or("?", |s| s));
+                        }
+                        _ => break,
+                    }
+                }
+                format!("k:{name}")
             };
             (name, c.clen, c.rlen)
         })
@@ -963,7 +1004,11 @@ mod tests {
                 1_000 + i * 7,
                 if i % 3 == 0 { b.clone() } else { a.clone() },
                 match i % 4 {
-                    0 => format!(r#"{{"level":"info","n":{i},"id":"{:032x}"}}"#, i * 977),
+                    0 => format!(
+                        r#"{{"level":"info","n":{i},"id":"{:032x}","http":{{"status":{},"ip":"1.2.3.{i}","h":{{"x":1}}}}}}"#,
+                        i * 977,
+                        200 + i
+                    ),
                     1 => format!("plain line {i}"),
                     2 => format!(r#"{{"level": "warn", "msg": "x{i}", "nested": {{"a":[1,2]}}}}"#),
                     _ => String::new(),

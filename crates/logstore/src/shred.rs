@@ -1,10 +1,11 @@
-//! Lossless splitting of flat JSON-object lines into keys and values.
+//! Lossless splitting of JSON-object lines into keys and values.
 //!
-//! A line of the form `{"k1":v1,"k2":v2}` (one consistent separator style
-//! for `:` / `: ` and `,` / `, `, no other whitespace between members) is split
-//! into its raw key texts, raw value texts (string values without their
-//! quotes, escapes untouched; numbers, literals, nested objects and arrays
-//! verbatim) and a quoted flag per value. [`unshred`] concatenates the pieces
+//! A line of the form `{"k1":v1,"k2":{"k3":v3}}` (one consistent separator
+//! style for `:` / `: ` and `,` / `, `, no other whitespace between members)
+//! is split into its raw key texts and raw value texts (string values
+//! without their quotes, escapes untouched; numbers, literals and arrays
+//! verbatim); non-empty nested objects in the same style are split too (up
+//! to 8 levels), anything else nested is kept verbatim as one value. [`unshred`] concatenates the pieces
 //! back, so `unshred(shred(line)) == line` byte for byte by construction; any
 //! line that does not fit the form is stored raw. The values of one key across
 //! many lines become one column, which is what makes the segment compress
@@ -14,12 +15,21 @@
 pub const SPACE_AFTER_COLON: u8 = 1;
 pub const SPACE_AFTER_COMMA: u8 = 2;
 
-/// Pieces of one shredded line, borrowing from it.
+/// Item kinds of a shape.
+pub const QUOTED: u8 = 0;
+pub const RAW: u8 = 1;
+pub const OPEN: u8 = 2;
+pub const CLOSE: u8 = 3;
+
+/// Pieces of one shredded line, borrowing from it: one `(key, kind)` item
+/// per member (`QUOTED` string value, `RAW` verbatim value, `OPEN` a nested
+/// object whose members follow until the matching `CLOSE`), and the values
+/// of the `QUOTED`/`RAW` items in order.
 #[derive(Debug, Default)]
 pub struct Shredded<'a> {
     pub style: u8,
     pub keys: Vec<&'a str>,
-    pub quoted: Vec<bool>,
+    pub kinds: Vec<u8>,
     pub values: Vec<&'a str>,
 }
 
@@ -27,7 +37,7 @@ impl<'a> Shredded<'a> {
     pub fn clear(&mut self) {
         self.style = 0;
         self.keys.clear();
-        self.quoted.clear();
+        self.kinds.clear();
         self.values.clear();
     }
 }
@@ -72,85 +82,119 @@ fn skip_nested(b: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
-/// Splits `line` into `out`; false (and `out` unspecified) when the line is
-/// not a non-empty flat-form JSON object.
-pub fn shred<'a>(line: &'a str, out: &mut Shredded<'a>) -> bool {
-    out.clear();
+struct Style {
+    colon: Option<bool>,
+    comma: Option<bool>,
+}
+
+/// Checks/records a separator's trailing space against the style.
+#[inline]
+fn sep(slot: &mut Option<bool>, sp: bool) -> bool {
+    match *slot {
+        None => {
+            *slot = Some(sp);
+            true
+        }
+        Some(s) => s == sp,
+    }
+}
+
+const MAX_DEPTH: usize = 8;
+
+/// Shreds the object starting at `b[i] == '{'`; returns the index after its
+/// closing brace.
+fn object<'a>(
+    line: &'a str,
+    mut i: usize,
+    st: &mut Style,
+    out: &mut Shredded<'a>,
+    depth: usize,
+) -> Option<usize> {
     let b = line.as_bytes();
     let n = b.len();
-    if n < 2 || b[0] != b'{' || b[n - 1] != b'}' {
-        return false;
-    }
-    let mut i = 1;
-    let mut style_known = false;
+    i += 1;
     loop {
-        // key
         if i >= n || b[i] != b'"' {
-            return false;
+            return None;
         }
-        let Some(kend) = skip_string(b, i) else {
-            return false;
-        };
+        let kend = skip_string(b, i)?;
         let key = &line[i + 1..kend - 1];
         i = kend;
         if i >= n || b[i] != b':' {
-            return false;
+            return None;
         }
         i += 1;
         let sp = i < n && b[i] == b' ';
-        if !style_known {
-            if sp {
-                out.style |= SPACE_AFTER_COLON;
-            }
-        } else if sp != (out.style & SPACE_AFTER_COLON != 0) {
-            return false;
+        if !sep(&mut st.colon, sp) {
+            return None;
         }
         if sp {
             i += 1;
         }
         if i >= n {
-            return false;
+            return None;
         }
-        // value
-        let (val, quoted, vend) = match b[i] {
+        match b[i] {
             b'"' => {
-                let Some(e) = skip_string(b, i) else { return false };
-                (&line[i + 1..e - 1], true, e)
+                let e = skip_string(b, i)?;
+                out.keys.push(key);
+                out.kinds.push(QUOTED);
+                out.values.push(&line[i + 1..e - 1]);
+                i = e;
+            }
+            b'{' if depth < MAX_DEPTH => {
+                let saved = (out.keys.len(), out.values.len(), st.colon, st.comma);
+                out.keys.push(key);
+                out.kinds.push(OPEN);
+                match object(line, i, st, out, depth + 1) {
+                    Some(e) => {
+                        out.keys.push("");
+                        out.kinds.push(CLOSE);
+                        i = e;
+                    }
+                    None => {
+                        out.keys.truncate(saved.0);
+                        out.kinds.truncate(saved.0);
+                        out.values.truncate(saved.1);
+                        st.colon = saved.2;
+                        st.comma = saved.3;
+                        let e = skip_nested(b, i)?;
+                        out.keys.push(key);
+                        out.kinds.push(RAW);
+                        out.values.push(&line[i..e]);
+                        i = e;
+                    }
+                }
             }
             b'{' | b'[' => {
-                let Some(e) = skip_nested(b, i) else { return false };
-                (&line[i..e], false, e)
+                let e = skip_nested(b, i)?;
+                out.keys.push(key);
+                out.kinds.push(RAW);
+                out.values.push(&line[i..e]);
+                i = e;
             }
-            b' ' | b'\t' | b'\r' | b'\n' => return false,
+            b' ' | b'\t' | b'\r' | b'\n' => return None,
             _ => {
-                let Some(e) = memchr::memchr2(b',', b'}', &b[i..]).map(|e| e + i) else {
-                    return false;
-                };
+                let e = memchr::memchr2(b',', b'}', &b[i..])? + i;
                 if e == i {
-                    return false;
+                    return None;
                 }
-                (&line[i..e], false, e)
+                out.keys.push(key);
+                out.kinds.push(RAW);
+                out.values.push(&line[i..e]);
+                i = e;
             }
-        };
-        out.keys.push(key);
-        out.values.push(val);
-        out.quoted.push(quoted);
-        i = vend;
-        if i == n - 1 && b[i] == b'}' {
-            return true;
+        }
+        if i < n && b[i] == b'}' {
+            return Some(i + 1);
         }
         if i >= n || b[i] != b',' {
-            return false;
+            return None;
         }
         i += 1;
         let sp = i < n && b[i] == b' ';
-        if !style_known {
-            if sp {
-                out.style |= SPACE_AFTER_COMMA;
-            }
-            style_known = true;
-        } else if sp != (out.style & SPACE_AFTER_COMMA != 0) {
-            return false;
+        if !sep(&mut st.comma, sp) {
+            return None;
         }
         if sp {
             i += 1;
@@ -158,31 +202,75 @@ pub fn shred<'a>(line: &'a str, out: &mut Shredded<'a>) -> bool {
     }
 }
 
-/// Rebuilds the line from its pieces (appending to `out`).
+/// Splits `line` into `out`; false (and `out` unspecified) when the line is
+/// not a non-empty JSON object in the accepted form.
+pub fn shred<'a>(line: &'a str, out: &mut Shredded<'a>) -> bool {
+    out.clear();
+    let b = line.as_bytes();
+    if b.len() < 2 || b[0] != b'{' || b[b.len() - 1] != b'}' {
+        return false;
+    }
+    let mut st = Style {
+        colon: None,
+        comma: None,
+    };
+    if object(line, 0, &mut st, out, 0) != Some(b.len()) {
+        return false;
+    }
+    out.style = (if st.colon == Some(true) {
+        SPACE_AFTER_COLON
+    } else {
+        0
+    }) | (if st.comma == Some(true) {
+        SPACE_AFTER_COMMA
+    } else {
+        0
+    });
+    true
+}
+
+/// Rebuilds the line from its pieces (appending to `out`): `keys[i]` and
+/// `kinds[i]` per item, `values` for the `QUOTED`/`RAW` items in order.
 pub fn unshred<'v>(
     style: u8,
     keys: &[&str],
-    quoted: &[bool],
+    kinds: &[u8],
     values: impl IntoIterator<Item = &'v str>,
     out: &mut String,
 ) {
-    out.push('{');
     let colon = if style & SPACE_AFTER_COLON != 0 { ": " } else { ":" };
     let comma = if style & SPACE_AFTER_COMMA != 0 { ", " } else { "," };
-    for (i, v) in values.into_iter().enumerate() {
-        if i > 0 {
+    let mut values = values.into_iter();
+    out.push('{');
+    let mut first = true;
+    for (k, &kind) in keys.iter().zip(kinds) {
+        if kind == CLOSE {
+            out.push('}');
+            first = false;
+            continue;
+        }
+        if !first {
             out.push_str(comma);
         }
         out.push('"');
-        out.push_str(keys[i]);
+        out.push_str(k);
         out.push('"');
         out.push_str(colon);
-        if quoted[i] {
-            out.push('"');
-            out.push_str(v);
-            out.push('"');
-        } else {
-            out.push_str(v);
+        match kind {
+            QUOTED => {
+                out.push('"');
+                out.push_str(values.next().unwrap_or(""));
+                out.push('"');
+                first = false;
+            }
+            OPEN => {
+                out.push('{');
+                first = true;
+            }
+            _ => {
+                out.push_str(values.next().unwrap_or(""));
+                first = false;
+            }
         }
     }
     out.push('}');
@@ -198,7 +286,7 @@ mod tests {
             return false;
         }
         let mut out = String::new();
-        unshred(s.style, &s.keys, &s.quoted, s.values.iter().copied(), &mut out);
+        unshred(s.style, &s.keys, &s.kinds, s.values.iter().copied(), &mut out);
         assert_eq!(out, line);
         true
     }
@@ -213,7 +301,14 @@ mod tests {
         assert!(shred(r#"{"a":1,"b":"x"}"#, &mut s));
         assert_eq!(s.keys, ["a", "b"]);
         assert_eq!(s.values, ["1", "x"]);
-        assert_eq!(s.quoted, [false, true]);
+        assert_eq!(s.kinds, [RAW, QUOTED]);
+        assert!(shred(r#"{"a":{"b":1,"c":{"d":"x"}},"e":2}"#, &mut s));
+        assert_eq!(s.kinds, [OPEN, RAW, OPEN, QUOTED, CLOSE, CLOSE, RAW]);
+        assert_eq!(s.values, ["1", "x", "2"]);
+        assert!(rt(r#"{"a":{"b":1,"c":{"d":"x"}},"e":2}"#));
+        assert!(rt(r#"{"a": {"b": 1}, "c": {}}"#));
+        assert!(rt(r#"{"a":{"b": 1},"c":2}"#)); // nested style differs: kept verbatim
+        assert!(rt(r#"{"a":{"b":[1,{"c":2}]}}"#));
     }
 
     #[test]

@@ -277,6 +277,18 @@ fn seg_id_of(key: &str) -> Option<u64> {
     u64::from_str_radix(name.strip_suffix(".seg")?, 16).ok()
 }
 
+fn without_stream(r: &LogRecord) -> LogRecord {
+    LogRecord {
+        ts_ns: r.ts_ns,
+        stream: Labels::new(),
+        message: r.message.clone(),
+        fields: r.fields.clone(),
+        trace_id: r.trace_id,
+        span_id: r.span_id,
+        severity: r.severity,
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -364,7 +376,9 @@ impl LogStore {
                     skipped += 1;
                     continue;
                 }
-                let id = t.streams.id(&r.stream);
+                let mut r = r;
+                let stream = std::mem::take(&mut r.stream);
+                let id = t.streams.id(&stream);
                 let b = r.size_bytes();
                 t.head_bytes += b;
                 head_bytes += b;
@@ -415,7 +429,17 @@ impl LogStore {
     /// queries. The batch is refused whole when a record has no stream labels.
     /// May flush the head to segments before returning.
     pub fn append(&self, tenant: &str, records: &[LogRecord]) -> Result<()> {
+        self.append_impl(tenant, records, None)
+    }
+
+    /// [`LogStore::append`] taking ownership (saves copying the lines).
+    pub fn append_owned(&self, tenant: &str, records: Vec<LogRecord>) -> Result<()> {
+        self.append_impl(tenant, &[], Some(records))
+    }
+
+    fn append_impl(&self, tenant: &str, borrowed: &[LogRecord], owned: Option<Vec<LogRecord>>) -> Result<()> {
         self.check_tenant(tenant)?;
+        let records: &[LogRecord] = owned.as_deref().unwrap_or(borrowed);
         if records.is_empty() {
             return Ok(());
         }
@@ -432,22 +456,36 @@ impl LogStore {
             }
             let n = g.wal.append(tenant, records)?;
             self.counters.wal_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            let count = records.len();
             let inner = &mut *g;
             let t = inner.tenants.entry(tenant.to_string()).or_default();
             t.head_since.get_or_insert_with(Instant::now);
             let mut bytes = 0usize;
-            t.head.reserve(records.len());
-            for r in records {
-                let id = t.streams.id(&r.stream);
-                bytes += r.size_bytes();
-                t.head.push((id, r.clone()));
+            t.head.reserve(count);
+            // Head rows keep their stream as the tenant stream id only.
+            match owned {
+                Some(v) => {
+                    for mut r in v {
+                        let stream = std::mem::take(&mut r.stream);
+                        let id = t.streams.id(&stream);
+                        bytes += r.size_bytes();
+                        t.head.push((id, r));
+                    }
+                }
+                None => {
+                    for r in borrowed {
+                        let id = t.streams.id(&r.stream);
+                        bytes += r.size_bytes();
+                        t.head.push((id, without_stream(r)));
+                    }
+                }
             }
             t.head_bytes += bytes;
             inner.head_bytes += bytes;
             need_flush = inner.head_bytes >= self.opts.head_max_bytes;
             self.counters
                 .appended_records
-                .fetch_add(records.len() as u64, Ordering::Relaxed);
+                .fetch_add(count as u64, Ordering::Relaxed);
             self.counters
                 .appended_bytes
                 .fetch_add(bytes as u64, Ordering::Relaxed);
@@ -628,7 +666,11 @@ impl LogStore {
                 .head
                 .iter()
                 .filter(|(g, r)| mask[*g as usize] && head_pred(r))
-                .cloned()
+                .map(|(g, r)| {
+                    let mut r = r.clone();
+                    r.stream = t.streams.streams[*g as usize].clone();
+                    (*g, r)
+                })
                 .collect();
             (
                 t.segments.clone(),
@@ -642,7 +684,11 @@ impl LogStore {
             head.extend(
                 f.iter()
                     .filter(|(g, r)| mask[*g as usize] && head_pred(r))
-                    .cloned(),
+                    .map(|(g, r)| {
+                        let mut r = r.clone();
+                        r.stream = streams[*g as usize].clone();
+                        (*g, r)
+                    }),
             );
         }
         Ok((segs, head, mask, streams))

@@ -4,8 +4,8 @@
 //! any byte >= 0x80 (so UTF-8 text stays inside tokens). Tokens are indexed
 //! case-sensitively, matching LogQL's case-sensitive line filters:
 //! - a token of at most [`GRAM`] bytes is indexed whole;
-//! - a longer token is indexed as its [`GRAM`]-byte chunks at offsets
-//!   `0, GRAM, 2*GRAM, ...` (a trailing partial chunk is not indexed).
+//! - a longer token is indexed as its [`GRAM`]-byte grams at offsets
+//!   `0, STRIDE, 2*STRIDE, ...` that fit inside it.
 //!
 //! [`needle_conditions`] turns a substring (`|= "..."`) into conditions that
 //! every block containing the substring satisfies, so a block failing one can
@@ -13,14 +13,19 @@
 //! - a token strictly inside the needle (bounded by non-token bytes on both
 //!   sides) is a whole token of the line: its entries must all be present;
 //! - a token touching only the needle's end is a prefix of a line token:
-//!   if it is at least [`GRAM`] long, its aligned chunks must be present;
+//!   if it is at least [`GRAM`] long, its grams at offsets `0, STRIDE, ...`
+//!   must be present;
 //! - a token touching the needle's start is some substring of a line token
-//!   at an unknown offset: for each of the [`GRAM`] alignments the chunks
+//!   at an unknown offset: for each of the [`STRIDE`] alignments the grams
 //!   fully inside it must be present (one alternative per alignment), which
-//!   constrains every alignment only when it is at least `2*GRAM-1` long.
+//!   constrains every alignment only when it is at least
+//!   `GRAM + STRIDE - 1` long (11 bytes: a 14-character user id or a 32-hex
+//!   trace id searched as a bare substring still prunes).
 
-/// Chunk length for long tokens.
+/// Gram length for long tokens.
 pub const GRAM: usize = 8;
+/// Distance between the grams of a long token.
+pub const STRIDE: usize = 4;
 
 #[inline]
 pub fn is_token_byte(b: u8) -> bool {
@@ -58,7 +63,7 @@ fn entries_of_token(t: &[u8], f: &mut impl FnMut(u64)) {
         let mut p = 0;
         while p + GRAM <= t.len() {
             f(hash(&t[p..p + GRAM]));
-            p += GRAM;
+            p += STRIDE;
         }
     }
 }
@@ -96,21 +101,21 @@ pub fn needle_conditions(needle: &[u8]) -> Vec<Condition> {
                 let mut p = 0;
                 while p + GRAM <= t.len() {
                     all.push(hash(&t[p..p + GRAM]));
-                    p += GRAM;
+                    p += STRIDE;
                 }
                 out.push(vec![all]);
             }
         } else if t.len() > GRAM {
             // Suffix or inner substring of a line token longer than GRAM
             // (or, for a suffix of length exactly <= GRAM, unconstrained).
-            let mut alts = Vec::with_capacity(GRAM);
+            let mut alts = Vec::with_capacity(STRIDE);
             let mut complete = true;
-            for r in 0..GRAM {
+            for r in 0..STRIDE {
                 let mut all = Vec::new();
                 let mut p = r;
                 while p + GRAM <= t.len() {
                     all.push(hash(&t[p..p + GRAM]));
-                    p += GRAM;
+                    p += STRIDE;
                 }
                 if all.is_empty() {
                     complete = false;
@@ -169,6 +174,8 @@ mod tests {
         let line = r#"{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","user":"jane.doe4821@example.org"}"#;
         assert!(!may_contain(line, "4bf92f3577b34da6a3ce929d0e0e4737"));
         assert!(!may_contain(line, "92f3577b34da6a3ce92aaaa"));
+        assert!(!may_contain(line, "usr_e0f320134d"));
+        assert!(may_contain(line, "4da6a3ce929"));
         assert!(!may_contain(line, "jane.doe4822@"));
         assert!(!may_contain(line, "=nobody="));
         assert!(may_contain(line, "user=jane"));

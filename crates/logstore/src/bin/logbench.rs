@@ -32,8 +32,8 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let i = memchr::memmem::find(line.as_bytes(), key.as_bytes())? + key.len();
+fn field<'a>(line: &'a str, key: &memchr::memmem::Finder<'_>) -> Option<&'a str> {
+    let i = key.find(line.as_bytes())? + key.needle().len();
     let rest = &line[i..];
     let end = memchr::memchr(b'"', rest.as_bytes())?;
     Some(&rest[..end])
@@ -86,6 +86,9 @@ fn ingest(corpus: &str, dir: &str, batch: usize) {
     let mut line = String::new();
     let mut bytes = 0u64;
     let mut lines = 0u64;
+    let f_ts = memchr::memmem::Finder::new("\"ts\":\"");
+    let f_svc = memchr::memmem::Finder::new("\"service\":\"");
+    let f_pod = memchr::memmem::Finder::new("\"pod\":\"");
     loop {
         line.clear();
         let n = rd.read_line(&mut line).unwrap_or_else(|e| die(&e.to_string()));
@@ -95,9 +98,9 @@ fn ingest(corpus: &str, dir: &str, batch: usize) {
         bytes += n as u64;
         lines += 1;
         let l = line.trim_end_matches('\n');
-        let ts = field(l, "\"ts\":\"").and_then(parse_ts).unwrap_or(0);
-        let svc = field(l, "\"service\":\"").unwrap_or("unknown");
-        let pod = field(l, "\"pod\":\"").unwrap_or("unknown");
+        let ts = field(l, &f_ts).and_then(parse_ts).unwrap_or(0);
+        let svc = field(l, &f_svc).unwrap_or("unknown");
+        let pod = field(l, &f_pod).unwrap_or("unknown");
         let labels = match streams.get(&(svc.to_string(), pod.to_string())) {
             Some(l) => l.clone(),
             None => {
@@ -108,12 +111,16 @@ fn ingest(corpus: &str, dir: &str, batch: usize) {
         };
         buf.push(LogRecord::new(ts, labels, l));
         if buf.len() == batch {
-            store.append("fake", &buf).unwrap_or_else(|e| die(&e.to_string()));
-            buf.clear();
+            let full = std::mem::replace(&mut buf, Vec::with_capacity(batch));
+            store
+                .append_owned("fake", full)
+                .unwrap_or_else(|e| die(&e.to_string()));
         }
     }
     if !buf.is_empty() {
-        store.append("fake", &buf).unwrap_or_else(|e| die(&e.to_string()));
+        store
+            .append_owned("fake", buf)
+            .unwrap_or_else(|e| die(&e.to_string()));
     }
     store.flush().unwrap_or_else(|e| die(&e.to_string()));
     let wall = t0.elapsed().as_secs_f64();
