@@ -15,6 +15,7 @@
 //! - [`client`] holds the HTTP request of a scrape;
 //! - [`scrape_loop`] holds the loop, the scrape cache, staleness, report series;
 //! - [`manager`] holds pools, reloads, the targets API data;
+//! - [`from_config`] holds the mapping from `sightline_config::ScrapeConfig`;
 //! - [`metrics`] holds self-metrics.
 
 pub mod api;
@@ -22,6 +23,7 @@ pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod from_config;
 pub mod manager;
 pub mod metrics;
 pub mod scrape_loop;
