@@ -99,6 +99,44 @@ fn bench_log(c: &mut Criterion) {
     }
 }
 
+/// `WalSync::Always` with 8 concurrent committers: group commit lets them
+/// share fsyncs.
+fn bench_log_always(c: &mut Criterion) {
+    let batches: Vec<WalBatch> = (0..64).map(batch).collect();
+    let mut g = c.benchmark_group("wal_log_samples_always");
+    g.throughput(Throughput::Elements(SAMPLES));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    for threads in [1u64, 8] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(&tmp.path().join("wal"), opts(WalSync::Always), &mut |_| {}).unwrap();
+        let (mut logs, fsyncs_before) = (0u64, wal.fsync_count());
+        g.bench_function(BenchmarkId::new("threads", threads), |b| {
+            b.iter_custom(|iters| {
+                let per = iters.div_ceil(threads);
+                logs += per * threads;
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for th in 0..threads {
+                        let (wal, batches) = (&wal, &batches);
+                        s.spawn(move || {
+                            for i in 0..per {
+                                wal.log(&batches[((th + i) % 64) as usize]).unwrap();
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+        eprintln!(
+            "always, {threads} thread(s): {logs} logs, {} fsyncs",
+            wal.fsync_count() - fsyncs_before
+        );
+    }
+    g.finish();
+}
+
 fn write_wal(dir: &Path, batches: u64) {
     let (wal, _) = Wal::open(dir, opts(WalSync::Never), &mut |_| {}).unwrap();
     wal.log(&series_batch()).unwrap();
@@ -133,5 +171,5 @@ fn bench_replay(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_log, bench_replay);
+criterion_group!(benches, bench_log, bench_log_always, bench_replay);
 criterion_main!(benches);

@@ -41,6 +41,7 @@ use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -181,6 +182,8 @@ struct Inner {
     stop_cv: Condvar,
     /// Serialises checkpoints.
     checkpointing: Mutex<()>,
+    /// fsyncs of segment files issued so far.
+    fsyncs: AtomicU64,
 }
 
 struct Writer {
@@ -409,6 +412,7 @@ impl Wal {
             stop: Mutex::new(false),
             stop_cv: Condvar::new(),
             checkpointing: Mutex::new(()),
+            fsyncs: AtomicU64::new(0),
         });
         let bg = match opts.sync {
             WalSync::Interval(every) => {
@@ -499,6 +503,12 @@ impl Wal {
         lock(&self.inner.writer).segment
     }
 
+    /// Segment fsyncs issued since open (for self-metrics; under
+    /// [`WalSync::Always`] it shows how well group commit batches).
+    pub fn fsync_count(&self) -> u64 {
+        self.inner.fsyncs.load(Ordering::Relaxed)
+    }
+
     /// fsyncs and stops the background thread; later `log` calls fail.
     /// Idempotent.
     pub fn close(&self) -> Result<(), StorageError> {
@@ -562,6 +572,7 @@ impl Inner {
     fn cut(&self, w: &mut Writer) -> Result<(), StorageError> {
         let sync_meta = self.opts.sync != WalSync::Never;
         if sync_meta {
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = w.file.sync_data() {
                 w.broken = Some(format!(
                     "fsync of segment {} failed: {e}",
@@ -603,6 +614,7 @@ impl Inner {
             let w = lock(&self.writer);
             (w.file.clone(), w.seq, w.segment)
         };
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
         let res = file.sync_data();
         let failure = {
             let mut s = lock(&self.sync);

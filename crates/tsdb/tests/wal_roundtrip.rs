@@ -267,3 +267,59 @@ fn replay_stats_count_what_was_replayed() {
     assert_eq!(stats.series, 20);
     assert_eq!(stats.records, expected((0..10).map(batch)).len() as u64);
 }
+
+#[test]
+fn fsyncs_follow_the_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _, _) = open(&tmp.path().join("never"), opts(WalSync::Never, 1 << 20));
+    for i in 0..20 {
+        wal.log(&batch(i)).unwrap();
+    }
+    assert_eq!(wal.fsync_count(), 0, "Never does not fsync on log");
+    wal.close().unwrap();
+    assert_eq!(wal.fsync_count(), 1, "close fsyncs");
+    wal.close().unwrap();
+    assert_eq!(wal.fsync_count(), 1, "close is idempotent");
+
+    let (wal, _, _) = open(&tmp.path().join("always"), opts(WalSync::Always, 1 << 20));
+    wal.log(&batch(0)).unwrap();
+    assert_eq!(wal.fsync_count(), 1);
+    wal.sync().unwrap();
+    assert_eq!(wal.fsync_count(), 1, "nothing new to fsync");
+    wal.log(&WalBatch::default()).unwrap();
+    assert_eq!(wal.fsync_count(), 1, "an empty batch writes nothing");
+    wal.log(&batch(1)).unwrap();
+    assert_eq!(wal.fsync_count(), 2);
+    wal.close().unwrap();
+    assert_eq!(wal.fsync_count(), 2, "close after a synced log needs no fsync");
+}
+
+#[test]
+fn group_commit_never_needs_more_fsyncs_than_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _, _) = open(tmp.path(), opts(WalSync::Always, 1 << 30));
+    let wal = Arc::new(wal);
+    let (threads, per) = (8u64, 40u64);
+    let handles: Vec<_> = (0..threads)
+        .map(|th| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                for i in 0..per {
+                    wal.log(&batch(th * per + i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let fsyncs = wal.fsync_count();
+    eprintln!(
+        "{} logs under WalSync::Always took {fsyncs} fsyncs",
+        threads * per
+    );
+    assert!(fsyncs >= 1 && fsyncs <= threads * per);
+    drop(wal);
+    let (_, stats, _) = open(tmp.path(), opts(WalSync::Always, 1 << 30));
+    assert_eq!(stats.series, threads * per * 2);
+}
