@@ -27,7 +27,9 @@ use promql_parser::parser::{
     AggregateExpr, AtModifier, BinaryExpr, Expr, LabelModifier, Offset, SubqueryExpr, VectorMatchCardinality,
     VectorSelector,
 };
-use sightline_model::{is_stale_nan, Labels, MatchOp, Matcher, Sample, SelectHints, Storage, METRIC_NAME};
+use sightline_model::{
+    is_stale_nan, Labels, MatchOp, Matcher, Querier, Sample, SelectHints, Storage, METRIC_NAME,
+};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -131,7 +133,8 @@ impl Engine {
     ) -> Res<QueryResult> {
         let expr = parse(query)?;
         let sh = RefCell::new(Shared::new(query, t_ms, t_ms, opts));
-        let ev = Ev::new(storage, &sh, t_ms, t_ms, 1, opts);
+        let querier = open_querier(storage, &expr, t_ms, t_ms, opts)?;
+        let ev = Ev::new(querier.as_deref(), &sh, t_ms, t_ms, 1, opts);
         let val = ev.eval(&expr)?;
         let value = match val {
             Val::Scalar(v) => Value::Scalar { t: t_ms, v: v[0] },
@@ -214,7 +217,8 @@ impl Engine {
         shared.is_range = true;
         shared.q_step = step_ms;
         let sh = RefCell::new(shared);
-        let ev = Ev::new(storage, &sh, start_ms, end_ms, step_ms, opts);
+        let querier = open_querier(storage, &expr, start_ms, end_ms, opts)?;
+        let ev = Ev::new(querier.as_deref(), &sh, start_ms, end_ms, step_ms, opts);
         let val = ev.eval(&expr)?;
         let mut out = Vec::new();
         match val {
@@ -240,6 +244,88 @@ impl Engine {
             _ => return exec_err("range query must return a scalar or an instant vector"),
         }
         Ok(sh.into_inner().into_result(Value::Matrix(out)))
+    }
+}
+
+/// Opens one querier covering every sample the query can read, so the whole
+/// evaluation sees one consistent view. `None` when nothing is selected.
+fn open_querier<'s>(
+    storage: &'s dyn Storage,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    opts: &QueryOpts,
+) -> Res<Option<Box<dyn Querier + 's>>> {
+    let lookback = if opts.lookback_delta_ms > 0 {
+        opts.lookback_delta_ms
+    } else {
+        5 * 60 * 1000
+    };
+    let mut range: Option<(i64, i64)> = None;
+    time_range(expr, (start, end), (start, end), lookback, &mut range);
+    match range {
+        Some((mint, maxt)) => Ok(Some(storage.querier(mint, maxt)?)),
+        None => Ok(None),
+    }
+}
+
+/// Widens `acc` by the sample times selectors under `e` read when `e` is
+/// evaluated at reference times `[lo, hi]`; `query` is the query's own range
+/// (for `@ start()` / `@ end()`).
+fn time_range(
+    e: &Expr,
+    (lo, hi): (i64, i64),
+    query: (i64, i64),
+    lookback: i64,
+    acc: &mut Option<(i64, i64)>,
+) {
+    let at_of = |at: &Option<AtModifier>| match at {
+        None => None,
+        Some(AtModifier::Start) => Some(query.0),
+        Some(AtModifier::End) => Some(query.1),
+        Some(AtModifier::At(t)) => Some(system_time_ms(t)),
+    };
+    let mut add = |a: i64, b: i64| {
+        *acc = Some(match *acc {
+            None => (a, b),
+            Some((x, y)) => (x.min(a), y.max(b)),
+        });
+    };
+    match e {
+        Expr::VectorSelector(vs) => {
+            let off = offset_ms(&vs.offset);
+            let (a, b) = at_of(&vs.at).map_or((lo, hi), |t| (t, t));
+            add(a - off - lookback, b - off);
+        }
+        Expr::MatrixSelector(ms) => {
+            let off = offset_ms(&ms.vs.offset);
+            let (a, b) = at_of(&ms.vs.at).map_or((lo, hi), |t| (t, t));
+            add(a - off - ms.range.as_millis() as i64, b - off);
+        }
+        Expr::Subquery(sq) => {
+            let off = offset_ms(&sq.offset);
+            let (a, b) = at_of(&sq.at).map_or((lo, hi), |t| (t, t));
+            let r = sq.range.as_millis() as i64;
+            time_range(&sq.expr, (a - off - r, b - off), query, lookback, acc);
+        }
+        Expr::Paren(p) => time_range(&p.expr, (lo, hi), query, lookback, acc),
+        Expr::Unary(u) => time_range(&u.expr, (lo, hi), query, lookback, acc),
+        Expr::Binary(b) => {
+            time_range(&b.lhs, (lo, hi), query, lookback, acc);
+            time_range(&b.rhs, (lo, hi), query, lookback, acc);
+        }
+        Expr::Aggregate(a) => {
+            time_range(&a.expr, (lo, hi), query, lookback, acc);
+            if let Some(p) = &a.param {
+                time_range(p, (lo, hi), query, lookback, acc);
+            }
+        }
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                time_range(a, (lo, hi), query, lookback, acc);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
     }
 }
 
@@ -428,7 +514,8 @@ impl Shared {
 
 /// One evaluation context: a time range and step.
 pub(crate) struct Ev<'a> {
-    pub st: &'a dyn Storage,
+    /// One read view for the whole query (None when it selects nothing).
+    pub q: Option<&'a dyn Querier>,
     pub sh: &'a RefCell<Shared>,
     pub start: i64,
     pub end: i64,
@@ -563,7 +650,7 @@ pub(crate) fn go_labels_string(l: &Labels) -> String {
 
 impl<'a> Ev<'a> {
     pub fn new(
-        st: &'a dyn Storage,
+        q: Option<&'a dyn Querier>,
         sh: &'a RefCell<Shared>,
         start: i64,
         end: i64,
@@ -571,7 +658,7 @@ impl<'a> Ev<'a> {
         opts: &QueryOpts,
     ) -> Self {
         Self {
-            st,
+            q,
             sh,
             start,
             end,
@@ -591,7 +678,7 @@ impl<'a> Ev<'a> {
 
     fn child(&self, start: i64, end: i64, step: i64) -> Ev<'a> {
         Ev {
-            st: self.st,
+            q: self.q,
             sh: self.sh,
             start,
             end,
@@ -767,6 +854,13 @@ impl<'a> Ev<'a> {
                     })?,
                 );
             }
+            // Every alternative must select something specific (the storage contract).
+            if out.iter().all(|m| m.matches_empty()) {
+                return Err(Error::Parse {
+                    message: "vector selector must contain at least one non-empty matcher".into(),
+                    position: None,
+                });
+            }
             Ok(out)
         };
         if vs.matchers.or_matchers.is_empty() {
@@ -794,7 +888,9 @@ impl<'a> Ev<'a> {
         mut f: impl FnMut(Labels, Vec<Sample>) -> Res<()>,
     ) -> Res<()> {
         let sets = Self::matcher_sets(vs)?;
-        let q = self.st.querier(mint, maxt)?;
+        let Some(q) = self.q else {
+            return Ok(());
+        };
         let hints = SelectHints {
             start: mint,
             end: maxt,
@@ -815,7 +911,9 @@ impl<'a> Ev<'a> {
                     cur = s.samples.next();
                 }
                 if let Some(e) = s.samples.error() {
-                    return Err(Error::Execution(e.to_string()));
+                    return Err(Error::Storage(sightline_model::StorageError::Other(
+                        e.to_string(),
+                    )));
                 }
                 self.add_samples(samples.len())?;
                 f(s.labels, samples)?;

@@ -190,3 +190,50 @@ fn resolution_and_subquery_limits() {
         .unwrap_err();
     assert!(matches!(err, Error::TooManySamples));
 }
+
+/// Records the time ranges queriers are opened for.
+struct Recording {
+    inner: MemStorage,
+    calls: std::sync::Mutex<Vec<(i64, i64)>>,
+}
+
+impl Storage for Recording {
+    fn appender(&self) -> Box<dyn sightline_model::Appender + '_> {
+        self.inner.appender()
+    }
+
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Box<dyn sightline_model::Querier + '_>, sightline_model::StorageError> {
+        self.calls.lock().unwrap().push((mint, maxt));
+        self.inner.querier(mint, maxt)
+    }
+}
+
+#[test]
+fn one_querier_covers_the_whole_query() {
+    let st = Recording {
+        inner: store(),
+        calls: Default::default(),
+    };
+    let e = Engine::default();
+    let o = QueryOpts::default();
+    let min = 60_000;
+    let calls = |q: &str, t: i64| {
+        st.calls.lock().unwrap().clear();
+        e.instant(&st, q, t, &o).unwrap();
+        st.calls.lock().unwrap().clone()
+    };
+    assert_eq!(
+        calls("rate(temperature[5m] offset 1m) + temperature", 10 * min),
+        vec![(4 * min, 10 * min)]
+    );
+    assert_eq!(
+        calls("max_over_time(temperature[10m:1m] offset 2m)", 20 * min),
+        vec![(3 * min, 18 * min)]
+    );
+    assert_eq!(calls("temperature @ 120", 20 * min), vec![(-3 * min, 2 * min)]);
+    assert_eq!(calls("vector(1) + 2", 20 * min), vec![]);
+}
