@@ -196,6 +196,9 @@ struct Writer {
     closed: bool,
     /// Set when the on-disk state is unknown (failed rollback or fsync).
     broken: Option<String>,
+    /// Segments cut without an fsync (`WalSync::Never`); the next explicit
+    /// sync covers them and the directory.
+    unsynced: Vec<Arc<File>>,
 }
 
 struct SyncState {
@@ -310,7 +313,18 @@ impl Wal {
             let path = dir
                 .join(segment::checkpoint_name(cp))
                 .join(segment::CHECKPOINT_FILE);
-            match replay_file(&path, &mut stats, replay)? {
+            let end = if path.is_file() {
+                replay_file(&path, &mut stats, replay)?
+            } else {
+                ReplayEnd::Damaged {
+                    error: FrameError {
+                        offset: 0,
+                        detail: "checkpoint file is missing".into(),
+                    },
+                    file_len: 0,
+                }
+            };
+            match end {
                 ReplayEnd::Clean => {}
                 ReplayEnd::Damaged { error, .. } => {
                     // The checkpoint is written atomically, so this is media
@@ -402,6 +416,7 @@ impl Wal {
                 seq: 0,
                 closed: false,
                 broken: None,
+                unsynced: Vec::new(),
             }),
             sync: Mutex::new(SyncState {
                 synced: 0,
@@ -583,7 +598,10 @@ impl Inner {
         }
         let next = w.segment + 1;
         let f = create_segment(&self.dir, next, sync_meta)?;
-        w.file = Arc::new(f);
+        let old = std::mem::replace(&mut w.file, Arc::new(f));
+        if !sync_meta {
+            w.unsynced.push(old);
+        }
         w.segment = next;
         w.offset = 0;
         Ok(())
@@ -608,14 +626,22 @@ impl Inner {
         }
         s.syncing = true;
         drop(s);
-        // Earlier segments were fsynced when cut, so syncing the current
-        // file covers every write up to `target`.
-        let (file, target, segment) = {
-            let w = lock(&self.writer);
-            (w.file.clone(), w.seq, w.segment)
+        // Earlier segments were fsynced when cut (or are in `unsynced`), so
+        // syncing the current file covers every write up to `target`.
+        let (file, target, segment, unsynced) = {
+            let mut w = lock(&self.writer);
+            (w.file.clone(), w.seq, w.segment, std::mem::take(&mut w.unsynced))
         };
+        let mut res = Ok(());
+        for f in &unsynced {
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            res = res.and_then(|()| f.sync_data());
+        }
+        if !unsynced.is_empty() {
+            res = res.and_then(|()| segment::sync_dir(&self.dir));
+        }
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        let res = file.sync_data();
+        let res = res.and_then(|()| file.sync_data());
         let failure = {
             let mut s = lock(&self.sync);
             s.syncing = false;

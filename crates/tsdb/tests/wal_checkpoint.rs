@@ -324,3 +324,40 @@ fn a_damaged_checkpoint_is_reported_and_its_readable_prefix_replayed() {
     // Metadata came only from the damaged record and the later segment.
     assert!(st.metadata.values().all(|m| m.help == "version 105"));
 }
+
+#[test]
+fn a_checkpoint_without_its_file_is_reported_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = open(tmp.path());
+    log_range(&wal, 0..40);
+    wal.checkpoint(&|_| true, i64::MIN).unwrap();
+    log_range(&wal, 40..45);
+    drop(wal);
+    let cp = names(tmp.path())
+        .into_iter()
+        .find(|n| n.starts_with("checkpoint."))
+        .unwrap();
+    fs::remove_file(tmp.path().join(&cp).join("00000000")).unwrap();
+    let mut ids = Vec::new();
+    let (wal, stats) = Wal::open(tmp.path(), opts(), &mut |r| {
+        if let Record::Series(s) = r {
+            ids.extend(s.iter().map(|s| s.id));
+        }
+    })
+    .unwrap();
+    assert!(stats.corruption.unwrap().contains("missing"));
+    assert_eq!(ids, (40..45).collect::<Vec<_>>());
+    // The next checkpoint still works and replaces the broken one.
+    let s = wal.checkpoint(&|_| true, i64::MIN).unwrap();
+    assert_eq!(s.kept_series, 5);
+    drop(wal);
+    let mut n = 0;
+    let (_, stats) = Wal::open(tmp.path(), opts(), &mut |r| {
+        if let Record::Series(s) = r {
+            n += s.len();
+        }
+    })
+    .unwrap();
+    assert!(stats.corruption.is_none());
+    assert_eq!(n, 5);
+}

@@ -323,3 +323,27 @@ fn group_commit_never_needs_more_fsyncs_than_logs() {
     let (_, stats, _) = open(tmp.path(), opts(WalSync::Always, 1 << 30));
     assert_eq!(stats.series, threads * per * 2);
 }
+
+#[test]
+fn sync_under_never_covers_segments_cut_since_the_last_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _, _) = open(tmp.path(), opts(WalSync::Never, 4096));
+    for i in 0..100 {
+        wal.log(&batch(i)).unwrap();
+    }
+    let cut = wal.current_segment() - 1;
+    assert!(cut >= 2);
+    assert_eq!(wal.fsync_count(), 0);
+    wal.sync().unwrap();
+    assert_eq!(
+        wal.fsync_count(),
+        cut + 1,
+        "every cut segment plus the current one"
+    );
+    for i in 100..150 {
+        wal.log(&batch(i)).unwrap();
+    }
+    wal.sync().unwrap();
+    // Each segment once, plus the current segment at each of the two syncs.
+    assert_eq!(wal.fsync_count(), (wal.current_segment() - 1) + 2);
+}

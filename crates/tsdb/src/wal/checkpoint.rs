@@ -188,7 +188,19 @@ fn write_checkpoint(
 
     let mut samples_buf: Vec<RefSample> = Vec::new();
     for path in &sources {
-        let mut r = segment::open_reader(path)?;
+        let mut r = match segment::open_reader(path) {
+            Ok(r) => r,
+            // A checkpoint directory without its file was reported at open.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && Some(path) == sources.first()
+                    && old_cp.is_some() =>
+            {
+                tracing::warn!(target: "sightline::wal", "checkpoint: {} is missing; skipped", path.display());
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         loop {
             let at = r.offset();
             let (rtype, payload) = match r.next_frame()? {
