@@ -885,9 +885,20 @@ impl<'a> Ev<'a> {
         vs: &VectorSelector,
         mint: i64,
         maxt: i64,
-        mut f: impl FnMut(Labels, Vec<Sample>) -> Res<()>,
+        f: impl FnMut(Labels, Vec<Sample>) -> Res<()>,
     ) -> Res<()> {
         let sets = Self::matcher_sets(vs)?;
+        self.select_sets(&sets, mint, maxt, f)
+    }
+
+    /// Like [`Ev::for_each_selected`] for explicit matcher sets (their union).
+    pub fn select_sets(
+        &self,
+        sets: &[Vec<Matcher>],
+        mint: i64,
+        maxt: i64,
+        mut f: impl FnMut(Labels, Vec<Sample>) -> Res<()>,
+    ) -> Res<()> {
         let Some(q) = self.q else {
             return Ok(());
         };
@@ -921,7 +932,7 @@ impl<'a> Ev<'a> {
             return Ok(());
         }
         let mut all: std::collections::BTreeMap<Labels, Vec<Sample>> = Default::default();
-        for set in &sets {
+        for set in sets {
             for s in q.select(set, &hints)? {
                 let mut s = s?;
                 if all.contains_key(&s.labels) {

@@ -22,7 +22,7 @@ fn scalar_arg(ev: &Ev, e: &Expr) -> Res<Vec<f64>> {
     }
 }
 
-fn vector_arg(ev: &Ev, e: &Expr) -> Res<Vec<Ser>> {
+pub(crate) fn vector_arg(ev: &Ev, e: &Expr) -> Res<Vec<Ser>> {
     match ev.eval(e)? {
         Val::Vector(v) => Ok(v),
         _ => exec_err(format!("expected an instant vector argument, got {e}")),
@@ -317,6 +317,7 @@ pub(crate) fn eval_call(ev: &Ev, c: &Call) -> Res<Val> {
                 .collect();
             absent_result(&args[0], pts)
         }
+        "info" => crate::info::info(ev, c),
         "histogram_quantile" => histogram_quantile(ev, c),
         "histogram_fraction" => histogram_fraction(ev, c),
         "histogram_quantiles" => histogram_quantiles(ev, c),

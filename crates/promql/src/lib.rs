@@ -14,6 +14,7 @@
 mod aggregate;
 mod engine;
 mod functions;
+mod info;
 pub mod memstore;
 pub mod promqltest;
 mod value;
