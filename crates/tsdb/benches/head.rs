@@ -121,6 +121,13 @@ fn head(c: &mut Criterion) {
         }
         app.commit().unwrap();
     }
+    let st = db.stats();
+    println!(
+        "head: {} series with one sample each: ~{} bytes/series (labels interned), {} interned-label pairs",
+        st.head.num_series,
+        db.head().memory_bytes() / st.head.num_series.max(1),
+        db.head_cardinality(0).num_label_pairs
+    );
     // CPU time per sample (this thread only), less sensitive to a busy
     // machine than wall-clock figures.
     let rounds = 10;

@@ -411,6 +411,13 @@ fn read_bits(data: &[u8], pos: &mut usize, n: u8) -> Option<u64> {
     }
     let idx = *pos / 8;
     let off = (*pos % 8) as u32;
+    if off + n <= 64 {
+        if let Some(w) = data.get(idx..idx + 8) {
+            let w = u64::from_be_bytes(w.try_into().expect("8 bytes"));
+            *pos = end;
+            return Some((w << off) >> (64 - n));
+        }
+    }
     let mut buf = [0u8; 16];
     let avail = (data.len() - idx).min(9);
     buf[..avail].copy_from_slice(&data[idx..idx + avail]);

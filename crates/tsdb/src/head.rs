@@ -1146,12 +1146,17 @@ impl Head {
         self.id_shards[id_shard(id)].read().contains_key(&id)
     }
 
-    /// Approximate bytes used by chunk data and series structures.
+    /// Approximate bytes used by series structures, indexes and chunk data
+    /// (walks every series; for reporting, not for hot paths).
     pub fn memory_bytes(&self) -> u64 {
         let mut total = 0usize;
         for s in self.all_series() {
             let d = s.data.lock();
-            total += std::mem::size_of::<MemSeries>() + 16 * s.labels.len() * 2;
+            // Series struct and Arc header, label pointers, two map entries
+            // (hash + pointer, with control bytes) and one postings id per
+            // label. Interned strings are shared and not counted here.
+            total +=
+                std::mem::size_of::<MemSeries>() + 16 + 32 * s.labels.len() + 2 * 17 + 8 * s.labels.len();
             total += d.chunks.iter().map(|c| c.bytes().len() + 64).sum::<usize>();
             total += d.open.as_ref().map(|c| c.capacity_bytes() + 64).unwrap_or(0);
             total += d.ooo.capacity() * std::mem::size_of::<Sample>();
