@@ -254,10 +254,25 @@ fn hexval(c: u8) -> u8 {
     }
 }
 
-/// Decoded string column.
-pub struct StrCol {
-    data: String,
-    offs: Vec<u32>,
+/// A decoded string column. Typed kinds keep their numbers and format a
+/// value only when it is asked for, so scanning a block for a few matching
+/// rows does not pay for formatting every value.
+pub enum StrCol {
+    Text { data: String, offs: Vec<u32> },
+    Timestamp { digits: u32, ns: Vec<i64> },
+    Decimal { scale: u32, vals: Vec<i64> },
+    Dict { vals: Vec<String>, idx: Vec<u32> },
+    Label { name: String, rows: Vec<u32> },
+}
+
+/// Bytes a value of a column kind can contain (`None` = any).
+pub fn kind_charset(kind: u8) -> Option<&'static [u8]> {
+    match kind {
+        1 => Some(b"0123456789abcdef"),
+        2 => Some(b"0123456789-T:.Z"),
+        4 => Some(b"0123456789-."),
+        _ => None,
+    }
 }
 
 impl StrCol {
@@ -266,7 +281,7 @@ impl StrCol {
         let e = |e: DecodeError| format!("string column: {}", e.0);
         let mut r = Reader::new(b);
         let kind = r.u8().map_err(e)?;
-        let n = r.len(b.len().saturating_mul(8)).map_err(e)?;
+        let n = r.len(rows.len()).map_err(e)?;
         if n != rows.len() {
             return Err(format!(
                 "string column has {n} values, the rows want {}",
@@ -276,11 +291,10 @@ impl StrCol {
         if rows.iter().any(|&r| r as usize >= ctx.ts.len()) {
             return Err("string column row out of range".into());
         }
-        let mut offs = Vec::with_capacity(n + 1);
-        offs.push(0u32);
-        let mut data: Vec<u8>;
-        match kind {
+        let col = match kind {
             0 | 1 => {
+                let mut offs = Vec::with_capacity(n + 1);
+                offs.push(0u32);
                 let mut total = 0u64;
                 for _ in 0..n {
                     total += r.uvarint().map_err(e)?;
@@ -290,93 +304,187 @@ impl StrCol {
                 if total != bytes.len() as u64 {
                     return Err("string column length mismatch".into());
                 }
-                if kind == 0 {
-                    data = bytes.to_vec();
+                let data = if kind == 0 {
+                    String::from_utf8(bytes.to_vec()).map_err(|_| "string column is not UTF-8".to_string())?
                 } else {
-                    data = Vec::with_capacity(bytes.len() * 2);
-                    unhex(bytes, &mut data);
+                    let mut d = Vec::with_capacity(bytes.len() * 2);
+                    unhex(bytes, &mut d);
                     offs.iter_mut().for_each(|o| *o *= 2);
+                    String::from_utf8(d).map_err(|_| "hex column".to_string())?
+                };
+                if offs.iter().any(|&o| !data.is_char_boundary(o as usize)) {
+                    return Err("string column offsets split characters".into());
                 }
+                StrCol::Text { data, offs }
             }
             2 => {
-                let d = u32::from(r.u8().map_err(e)?);
-                if d > 9 {
+                let digits = u32::from(r.u8().map_err(e)?);
+                if digits > 9 {
                     return Err("timestamp column precision out of range".into());
                 }
-                let unit = 10i64.pow(9 - d);
-                data = Vec::with_capacity(n * 28);
+                let unit = 10i64.pow(9 - digits);
+                let mut ns = Vec::with_capacity(n);
                 for &row in rows {
                     let ts = ctx.ts[row as usize];
                     let units = ts.div_euclid(unit).wrapping_add(r.ivarint().map_err(e)?);
-                    format_rfc3339(units.saturating_mul(unit), d, &mut data);
-                    offs.push(data.len() as u32);
+                    ns.push(units.saturating_mul(unit));
                 }
+                StrCol::Timestamp { digits, ns }
             }
             3 => {
                 let k = r.len(n).map_err(e)?;
                 let hex = r.u8().map_err(e)? == 1;
-                let mut vals: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(k);
+                let mut vals = Vec::with_capacity(k);
                 for _ in 0..k {
                     let v = r.bytes().map_err(e)?;
-                    vals.push(if hex {
+                    let v = if hex {
                         let mut h = Vec::with_capacity(v.len() * 2);
                         unhex(v, &mut h);
-                        h.into()
+                        h
                     } else {
-                        v.into()
-                    });
+                        v.to_vec()
+                    };
+                    vals.push(String::from_utf8(v).map_err(|_| "dictionary value is not UTF-8".to_string())?);
                 }
-                data = Vec::new();
+                let mut idx = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let id = r.len(k.saturating_sub(1)).map_err(e)?;
-                    data.extend_from_slice(vals.get(id).ok_or("dictionary index out of range")?);
-                    offs.push(data.len() as u32);
+                    idx.push(r.len(k.saturating_sub(1)).map_err(e)? as u32);
                 }
+                if k == 0 && n > 0 {
+                    return Err("dictionary index out of range".into());
+                }
+                StrCol::Dict { vals, idx }
             }
             4 => {
-                let f = u32::from(r.u8().map_err(e)?);
-                if f > 18 {
+                let scale = u32::from(r.u8().map_err(e)?);
+                if scale > 3 {
                     return Err("decimal column scale out of range".into());
                 }
-                data = Vec::with_capacity(n * 8);
+                let mut vals = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let x = r.ivarint().map_err(e)?;
-                    format_decimal(x, f, &mut data);
-                    offs.push(data.len() as u32);
+                    vals.push(r.ivarint().map_err(e)?);
                 }
+                StrCol::Decimal { scale, vals }
             }
             5 => {
-                let name = r.str().map_err(e)?;
-                data = Vec::new();
-                for &row in rows {
-                    let v = ctx
-                        .stream(row)
-                        .and_then(|l| l.get(name))
-                        .ok_or("stream label column: row stream lacks the label")?;
-                    data.extend_from_slice(v.as_bytes());
-                    offs.push(data.len() as u32);
+                let name = r.str().map_err(e)?.to_string();
+                if rows
+                    .iter()
+                    .any(|&row| ctx.stream(row).and_then(|l| l.get(&name)).is_none())
+                {
+                    return Err("stream label column: row stream lacks the label".into());
+                }
+                StrCol::Label {
+                    name,
+                    rows: rows.to_vec(),
                 }
             }
             k => return Err(format!("unknown string column kind {k}")),
-        }
-        let data = String::from_utf8(data).map_err(|_| "string column is not UTF-8".to_string())?;
-        if offs.iter().any(|&o| !data.is_char_boundary(o as usize)) {
-            return Err("string column offsets split characters".into());
-        }
-        Ok(StrCol { data, offs })
+        };
+        Ok(col)
     }
 
     pub fn len(&self) -> usize {
-        self.offs.len() - 1
+        match self {
+            StrCol::Text { offs, .. } => offs.len() - 1,
+            StrCol::Timestamp { ns, .. } => ns.len(),
+            StrCol::Decimal { vals, .. } => vals.len(),
+            StrCol::Dict { idx, .. } => idx.len(),
+            StrCol::Label { rows, .. } => rows.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    #[inline]
-    pub fn get(&self, i: usize) -> &str {
-        &self.data[self.offs[i] as usize..self.offs[i + 1] as usize]
+    /// Appends value `i` to `out`.
+    pub fn push_to(&self, i: usize, ctx: &Rows<'_>, out: &mut String) {
+        match self {
+            StrCol::Text { data, offs } => out.push_str(&data[offs[i] as usize..offs[i + 1] as usize]),
+            StrCol::Timestamp { digits, ns } => {
+                let mut b = Vec::with_capacity(32);
+                format_rfc3339(ns[i], *digits, &mut b);
+                out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+            }
+            StrCol::Decimal { scale, vals } => {
+                let mut b = Vec::with_capacity(24);
+                format_decimal(vals[i], *scale, &mut b);
+                out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+            }
+            StrCol::Dict { vals, idx } => out.push_str(&vals[idx[i] as usize]),
+            StrCol::Label { name, rows } => {
+                out.push_str(ctx.stream(rows[i]).and_then(|l| l.get(name)).unwrap_or(""))
+            }
+        }
+    }
+
+    /// Value `i` as an owned string.
+    pub fn get(&self, i: usize, ctx: &Rows<'_>) -> String {
+        let mut s = String::new();
+        self.push_to(i, ctx, &mut s);
+        s
+    }
+
+    /// Marks in `hit` (indexed by value) every value containing `needle`.
+    pub fn mark_containing(&self, needle: &[u8], ctx: &Rows<'_>, hit: &mut [bool]) {
+        match self {
+            StrCol::Text { data, offs } => {
+                let d = data.as_bytes();
+                let mut from = 0;
+                while let Some(p) = memchr::memmem::find(&d[from..], needle) {
+                    let pos = (from + p) as u32;
+                    // the value holding the match start
+                    let i = offs.partition_point(|&o| o <= pos) - 1;
+                    if pos as usize + needle.len() <= offs[i + 1] as usize {
+                        hit[i] = true;
+                    }
+                    from += p + 1;
+                }
+            }
+            StrCol::Dict { vals, idx } => {
+                let m: Vec<bool> = vals
+                    .iter()
+                    .map(|v| memchr::memmem::find(v.as_bytes(), needle).is_some())
+                    .collect();
+                if m.iter().any(|&x| x) {
+                    for (h, &k) in hit.iter_mut().zip(idx) {
+                        *h |= m[k as usize];
+                    }
+                }
+            }
+            StrCol::Label { name, rows } => {
+                let m: Vec<bool> = ctx
+                    .streams
+                    .iter()
+                    .map(|l| {
+                        l.get(name)
+                            .is_some_and(|v| memchr::memmem::find(v.as_bytes(), needle).is_some())
+                    })
+                    .collect();
+                if m.iter().any(|&x| x) {
+                    for (h, &row) in hit.iter_mut().zip(rows) {
+                        let sid = ctx.sids.get(row as usize).copied().unwrap_or(0) as usize;
+                        *h |= m.get(sid).copied().unwrap_or(false);
+                    }
+                }
+            }
+            _ => {
+                let charset: &[u8] = match self {
+                    StrCol::Timestamp { .. } => b"0123456789-T:.Z",
+                    _ => b"0123456789-.",
+                };
+                if needle.iter().any(|b| !charset.contains(b)) {
+                    return;
+                }
+                let mut s = String::new();
+                for (i, h) in hit.iter_mut().enumerate() {
+                    s.clear();
+                    self.push_to(i, ctx, &mut s);
+                    *h |= memchr::memmem::find(s.as_bytes(), needle).is_some();
+                }
+            }
+        }
     }
 }
 
@@ -543,8 +651,15 @@ mod tests {
         let mut out = Vec::new();
         c.encode(&ctx, &mut out);
         let d = StrCol::parse(&out, &rows, &ctx).unwrap();
-        let got: Vec<&str> = (0..d.len()).map(|i| d.get(i)).collect();
+        let got: Vec<String> = (0..d.len()).map(|i| d.get(i, &ctx)).collect();
         assert_eq!(got, vals);
+        // search agrees with a scan of the values
+        for needle in ["1", "p-", "ea", "héllo", "x y", "2026-11", "zz"] {
+            let mut hit = vec![false; d.len()];
+            d.mark_containing(needle.as_bytes(), &ctx, &mut hit);
+            let want: Vec<bool> = vals.iter().map(|v| v.contains(needle)).collect();
+            assert_eq!(hit, want, "{needle}");
+        }
         out[0]
     }
 
@@ -573,6 +688,8 @@ mod tests {
         assert_eq!(rt(&many, &[0; 40]), 3);
         assert_eq!(rt(&["deadbeef", "00"], &[0; 2]), 1);
         assert_eq!(rt(&["p-1", "p-2", "p-1"], &[0; 3]), 5);
+        let pods: Vec<&str> = (0..1000).map(|i| ["p-1", "p-2"][i % 2]).collect();
+        assert_eq!(rt(&pods, &[0; 1000]), 5);
         assert_ne!(rt(&["p-1", "p-1"], &[0; 2]), 5);
         let ids: Vec<String> = (0..40).map(|i| format!("{:032x}", i % 5)).collect();
         let ids: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();

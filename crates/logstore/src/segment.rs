@@ -41,7 +41,7 @@ use crate::bloom::Bloom;
 use crate::codec::{put_bytes, put_ivarint, put_uvarint, DecodeError, FxMap, HashSet64, Reader};
 use crate::colenc::{ColBuf, Rows, StrCol};
 use crate::record::LogRecord;
-use crate::shred::{self, shred, unshred, Shredded};
+use crate::shred::{self, shred, Shredded};
 use crate::tokens;
 use sightline_model::Labels;
 
@@ -620,6 +620,29 @@ pub struct RowFilter<'a> {
     pub line_ok: &'a dyn Fn(&str) -> bool,
     /// Only rows with this trace id.
     pub trace_id: Option<[u8; 16]>,
+    /// Substrings every returned line contains (the `|=` filters), used to
+    /// find candidate rows before lines are rebuilt; `line_ok` must also
+    /// require them.
+    pub needles: &'a [Vec<u8>],
+}
+
+thread_local! {
+    /// One zstd decompression context per thread (creating one per column
+    /// dominated small reads).
+    static DCTX: std::cell::RefCell<zstd::bulk::Decompressor<'static>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().expect("zstd decompression context"));
+}
+
+#[inline]
+fn contains(h: &[u8], n: &[u8]) -> bool {
+    memchr::memmem::find(h, n).is_some()
+}
+
+/// True when every occurrence of `needle` in a shredded line lies inside one
+/// key or value text: it has no JSON syntax byte and does not start with the
+/// space a separator may end with.
+fn needle_within_values(needle: &[u8]) -> bool {
+    !needle.is_empty() && needle[0] != b' ' && !needle.iter().any(|b| b"\"\\,:{}[]".contains(b))
 }
 
 struct Dict {
@@ -709,7 +732,9 @@ pub fn read_block(
         let c = bm.cols[i];
         let s = &bytes[offs[i]..offs[i] + c.clen as usize];
         if c.compressed {
-            let v = zstd::bulk::decompress(s, c.rlen as usize).map_err(|e| format!("column {i}: {e}"))?;
+            let v = DCTX
+                .with(|d| d.borrow_mut().decompress(s, c.rlen as usize))
+                .map_err(|e| format!("column {i}: {e}"))?;
             if v.len() != c.rlen as usize {
                 return Err(format!("column {i}: length mismatch"));
             }
@@ -812,13 +837,48 @@ pub fn read_block(
     for (j, kr) in key_rows.iter().enumerate() {
         keycols.push(StrCol::parse(&col(C_FIXED + nf + j)?, kr, &ctx)?);
     }
+    // Needle pre-filter: a needle that cannot span JSON syntax lies inside one
+    // key or value, so the rows holding it are found by searching the columns
+    // without rebuilding any line. (The full filter still runs on the rebuilt
+    // candidate lines.)
+    for needle in f.needles {
+        if !needle_within_values(needle) || dict.key_names.iter().any(|k| contains(k.as_bytes(), needle)) {
+            continue;
+        }
+        let mut hit_rows = vec![false; n];
+        let mut hit = vec![false; raw.len()];
+        raw.mark_containing(needle, &ctx, &mut hit);
+        for (i, h) in hit.iter().enumerate() {
+            if *h {
+                hit_rows[raw_rows[i] as usize] = true;
+            }
+        }
+        for (j, kc) in keycols.iter().enumerate() {
+            if kc.is_empty() {
+                continue;
+            }
+            let mut hit = vec![false; kc.len()];
+            kc.mark_containing(needle, &ctx, &mut hit);
+            for (i, h) in hit.iter().enumerate() {
+                if *h {
+                    hit_rows[key_rows[j][i] as usize] = true;
+                }
+            }
+        }
+        for (c, h) in cand.iter_mut().zip(hit_rows) {
+            *c &= h;
+        }
+    }
+    if !cand.iter().any(|&c| c) {
+        return Ok(());
+    }
     let mut kpos = vec![0usize; nk];
     let mut rawpos = 0usize;
     let mut r = Reader::new(&mshape);
     let mut lines: Vec<Option<String>> = Vec::with_capacity(n);
-    let mut vals: Vec<&str> = Vec::new();
+    let mut vrefs: Vec<(usize, usize)> = Vec::new();
     let mut keys: Vec<&str> = Vec::new();
-    for (i, c) in cand.iter_mut().enumerate() {
+    for c in cand.iter_mut() {
         let s = r.len(dict.mshapes.len()).map_err(de)?;
         let mut line = None;
         if s == 0 {
@@ -826,12 +886,12 @@ pub fn read_block(
                 return Err(format!("block {bi}: raw line column too short"));
             }
             if *c {
-                line = Some(raw.get(rawpos).to_string());
+                line = Some(raw.get(rawpos, &ctx));
             }
             rawpos += 1;
         } else {
             let (style, ids, kinds) = &dict.mshapes[s - 1];
-            vals.clear();
+            vrefs.clear();
             keys.clear();
             for (&id, &kind) in ids.iter().zip(kinds) {
                 let id = id as usize;
@@ -839,23 +899,25 @@ pub fn read_block(
                     keys.push("");
                     continue;
                 }
-                if *c {
-                    keys.push(&dict.key_names[id]);
-                }
+                keys.push(&dict.key_names[id]);
                 if kind == shred::OPEN {
                     continue;
                 }
                 if kpos[id] >= keycols[id].len() {
                     return Err(format!("block {bi}: key column too short"));
                 }
-                if *c {
-                    vals.push(keycols[id].get(kpos[id]));
-                }
+                vrefs.push((id, kpos[id]));
                 kpos[id] += 1;
             }
             if *c {
-                let mut l = String::with_capacity(64 + vals.iter().map(|v| v.len() + 8).sum::<usize>());
-                unshred(*style, &keys, kinds, vals.iter().copied(), &mut l);
+                let mut l = String::with_capacity(512);
+                let mut k = 0;
+                shred::unshred_with(*style, &keys, kinds, &mut l, |out| {
+                    if let Some(&(id, pos)) = vrefs.get(k) {
+                        keycols[id].push_to(pos, &ctx, out);
+                    }
+                    k += 1;
+                });
                 line = Some(l);
             }
         }
@@ -865,7 +927,6 @@ pub fn read_block(
                 line = None;
             }
         }
-        let _ = i;
         lines.push(line);
     }
     if !cand.iter().any(|&c| c) {
@@ -920,7 +981,7 @@ pub fn read_block(
                 return Err(format!("block {bi}: field column too short"));
             }
             if cand[i] {
-                fields.push((dict.field_names[id].clone(), fcols[id].get(fpos[id]).to_string()));
+                fields.push((dict.field_names[id].clone(), fcols[id].get(fpos[id], &ctx)));
             }
             fpos[id] += 1;
         }
@@ -1055,6 +1116,7 @@ mod tests {
                 end: i64::MAX,
                 line_ok: &|_| true,
                 trace_id: None,
+                needles: &[],
             };
             read_block(
                 &meta,
@@ -1114,6 +1176,7 @@ mod tests {
             end: i64::MAX,
             line_ok: &|_| true,
             trace_id: None,
+            needles: &[],
         };
         assert!(read_block(&meta, 0, &blk, &f, &mut Vec::new()).is_err());
         let mut foot = bytes[fo as usize..fo as usize + fl].to_vec();

@@ -238,9 +238,22 @@ pub fn unshred<'v>(
     values: impl IntoIterator<Item = &'v str>,
     out: &mut String,
 ) {
+    let mut values = values.into_iter();
+    unshred_with(style, keys, kinds, out, |o| {
+        o.push_str(values.next().unwrap_or(""))
+    });
+}
+
+/// [`unshred`] with values written by `put`, called once per value in order.
+pub fn unshred_with(
+    style: u8,
+    keys: &[&str],
+    kinds: &[u8],
+    out: &mut String,
+    mut put: impl FnMut(&mut String),
+) {
     let colon = if style & SPACE_AFTER_COLON != 0 { ": " } else { ":" };
     let comma = if style & SPACE_AFTER_COMMA != 0 { ", " } else { "," };
-    let mut values = values.into_iter();
     out.push('{');
     let mut first = true;
     for (k, &kind) in keys.iter().zip(kinds) {
@@ -259,7 +272,7 @@ pub fn unshred<'v>(
         match kind {
             QUOTED => {
                 out.push('"');
-                out.push_str(values.next().unwrap_or(""));
+                put(out);
                 out.push('"');
                 first = false;
             }
@@ -268,7 +281,7 @@ pub fn unshred<'v>(
                 first = true;
             }
             _ => {
-                out.push_str(values.next().unwrap_or(""));
+                put(out);
                 first = false;
             }
         }

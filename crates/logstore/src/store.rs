@@ -754,6 +754,14 @@ impl LogStore {
             remaining: req.limit.unwrap_or(usize::MAX),
             done: false,
             trace: None,
+            needles: req
+                .filters
+                .iter()
+                .filter_map(|f| match f {
+                    crate::query::LineFilter::Contains(s) => Some(s.as_bytes().to_vec()),
+                    _ => None,
+                })
+                .collect(),
         };
         it.add_cursor(head);
         Ok(it)
@@ -785,6 +793,7 @@ impl LogStore {
                     end: end_ns,
                     line_ok: &|_| true,
                     trace_id: Some(trace_id),
+                    needles: &[],
                 };
                 read_block_of(self.objects.as_ref(), s, bi, &f, &mut out)?;
                 self.counters.blocks_read.fetch_add(1, Ordering::Relaxed);
@@ -967,6 +976,7 @@ impl LogStore {
                         end: i64::MAX,
                         line_ok: &|_| true,
                         trace_id: None,
+                        needles: &[],
                     };
                     read_block_of(self.objects.as_ref(), s, bi, &f, &mut recs)?;
                 }
@@ -1153,6 +1163,7 @@ pub struct SelectIter {
     remaining: usize,
     done: bool,
     trace: Option<[u8; 16]>,
+    needles: Vec<Vec<u8>>,
 }
 
 impl SelectIter {
@@ -1185,6 +1196,7 @@ impl SelectIter {
             end: req.end_ns,
             line_ok: &line_ok,
             trace_id: self.trace,
+            needles: &self.needles,
         };
         read_block_of(self.objects.as_ref(), &p.seg, p.bi, &f, &mut recs)?;
         self.counters.blocks_read.fetch_add(1, Ordering::Relaxed);

@@ -180,6 +180,11 @@ fn line_filters_match_a_scan_and_bloom_skips_blocks() {
         LineFilter::Regex(regex::Regex::new(r"status=5\d\d").unwrap()),
         LineFilter::NotRegex(regex::Regex::new(r"^\{").unwrap()),
         LineFilter::Contains("request done".into()),
+        LineFilter::Contains(" done".into()),
+        LineFilter::Contains("level".into()),
+        LineFilter::Contains("info".into()),
+        LineFilter::Contains("r3".into()),
+        LineFilter::Contains("user1".into()),
         LineFilter::Contains("".into()),
     ];
     for f in filters {
