@@ -4,10 +4,10 @@
 //! accumulated step by step. Series whose metric name is due to be dropped
 //! lose it before grouping, so `by (__name__)` sees what the user would see.
 
-use crate::engine::{exec_err, Cursor, Ev, Out, Pt, Res, Ser, Val};
+use crate::engine::{exec_err, Cursor, Ev, Out, Pt, Res, Ser, Val, NAME_LABELS};
 use promql_parser::parser::token::*;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
-use sightline_model::{Labels, METRIC_NAME};
+use sightline_model::Labels;
 use std::collections::HashMap;
 
 /// Neumaier-compensated addition: returns (sum, compensation).
@@ -126,7 +126,7 @@ fn grouping_key(l: &Labels, modifier: &Option<LabelModifier>) -> Labels {
         }
         Some(LabelModifier::Exclude(names)) => {
             let mut b = l.builder();
-            b.retain(|n, _| n != METRIC_NAME && !names.labels.iter().any(|x| x == n));
+            b.retain(|n, _| !NAME_LABELS.contains(&n) && !names.labels.iter().any(|x| x == n));
             b.build()
         }
     }

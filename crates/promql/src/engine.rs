@@ -404,12 +404,19 @@ fn finish_names(mut series: Vec<Ser>) -> Res<Vec<Ser>> {
     Ok(series)
 }
 
+/// Labels that go with the metric name: when the name is dropped, so are the
+/// type and unit labels (Prometheus 3's type-and-unit labels).
+pub(crate) const NAME_LABELS: [&str; 3] = [METRIC_NAME, "__type__", "__unit__"];
+
+/// `l` without the metric name (and the type and unit labels).
 pub(crate) fn without_name(l: &Labels) -> Labels {
-    if l.get(METRIC_NAME).is_none() {
+    if NAME_LABELS.iter().all(|n| l.get(n).is_none()) {
         return l.clone();
     }
     let mut b = l.builder();
-    b.del(METRIC_NAME);
+    for n in NAME_LABELS {
+        b.del(n);
+    }
     b.build()
 }
 
