@@ -75,7 +75,17 @@ fn select(c: &mut Criterion) {
     for (name, ms) in &cases {
         let q = db.querier(i64::MIN, i64::MAX).unwrap();
         let (n_series, n_samples) = drain(q.select(ms, &SelectHints::default()).unwrap());
-        println!("select {name}: {n_series} series, {n_samples} samples");
+        let cpu0 = thread_cpu_ns();
+        for _ in 0..5 {
+            let q = db.querier(i64::MIN, i64::MAX).unwrap();
+            drain(q.select(ms, &SelectHints::default()).unwrap());
+        }
+        let cpu = (thread_cpu_ns() - cpu0) as f64 / 5.0;
+        println!(
+            "select {name}: {n_series} series, {n_samples} samples; thread CPU {:.2} ms per select ({:.0} ns/sample)",
+            cpu / 1e6,
+            cpu / n_samples.max(1) as f64
+        );
         g.throughput(Throughput::Elements(n_samples as u64));
         g.bench_function(*name, |b| {
             b.iter(|| {
@@ -98,6 +108,16 @@ fn drain(set: sightline_model::SeriesSet<'_>) -> (usize, usize) {
         }
     }
     (a, b)
+}
+
+fn thread_cpu_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 criterion_group!(benches, select);
