@@ -5,11 +5,17 @@
 //! Public surface:
 //! - [`Engine::new`], [`Engine::instant`], [`Engine::range`] with
 //!   [`QueryOpts`]; results are a [`QueryResult`] (value plus warnings and
-//!   infos) or a typed [`Error`].
+//!   infos) or a typed [`Error`] ([`Error::api_error_type`] gives the HTTP
+//!   API's `errorType`).
 //! - [`to_prometheus_json`] renders a [`Value`] as the `data` object of
 //!   Prometheus's query API.
 //! - [`memstore::MemStorage`], an in-memory store for tests.
-//! - [`promqltest::run_files`], the conformance runner.
+//! - [`promqltest::run_files`], the conformance runner, with
+//!   [`promqltest::KnownGaps`] and [`promqltest::Summary`].
+//!
+//! Invariants: timestamps are milliseconds; a query sees one consistent
+//! storage view (one querier per query); evaluation never panics on any
+//! input, it returns an [`Error`].
 
 mod aggregate;
 mod engine;
