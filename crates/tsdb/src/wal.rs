@@ -398,6 +398,11 @@ impl Wal {
             Some(&n) if fs::metadata(dir.join(segment_name(n)))?.len() < opts.segment_size => {
                 let f = OpenOptions::new().append(true).open(dir.join(segment_name(n)))?;
                 let len = f.metadata()?.len();
+                if sync_meta {
+                    // What the previous process wrote may still be only in
+                    // the page cache; the head now holds it, so make it durable.
+                    f.sync_data()?;
+                }
                 (f, n, len)
             }
             last => {
@@ -725,7 +730,7 @@ fn replay_file(
 ) -> Result<ReplayEnd, StorageError> {
     let file = File::open(path)?;
     let file_len = file.metadata()?.len();
-    let mut r = segment::FrameReader::new(file);
+    let mut r = segment::FrameReader::with_len(file, file_len);
     loop {
         let at = r.offset();
         match r.next_frame()? {

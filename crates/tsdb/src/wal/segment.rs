@@ -111,6 +111,9 @@ pub struct FrameReader<R> {
     /// File offset of `buf[start]`.
     offset: u64,
     eof: bool,
+    /// Total length of the input, when known: frames claiming more bytes
+    /// than are left are rejected before any buffer grows for them.
+    len: Option<u64>,
 }
 
 const READ_CHUNK: usize = 1 << 20;
@@ -124,7 +127,16 @@ impl<R: Read> FrameReader<R> {
             end: 0,
             offset: 0,
             eof: false,
+            len: None,
         }
+    }
+
+    /// A reader over input of known total length `len`.
+    pub fn with_len(r: R, len: u64) -> Self {
+        let mut f = Self::new(r);
+        f.buf.truncate((len as usize).clamp(HEADER_LEN + 1, READ_CHUNK));
+        f.len = Some(len);
+        f
     }
 
     /// File offset of the next frame (after the last one returned).
@@ -143,11 +155,10 @@ impl<R: Read> FrameReader<R> {
                 self.end -= self.start;
                 self.start = 0;
             }
-            if self.buf.len() < self.start + n {
-                self.buf.resize(self.start + n, 0);
-            }
             if self.end == self.buf.len() {
-                let new_len = self.buf.len() + READ_CHUNK;
+                // Grow with the data actually read (never straight to a
+                // claimed length, which may be garbage).
+                let new_len = (self.buf.len() + READ_CHUNK).max((self.start + n).min(self.buf.len() * 2));
                 self.buf.resize(new_len, 0);
             }
             match self.r.read(&mut self.buf[self.end..]) {
@@ -183,6 +194,14 @@ impl<R: Read> FrameReader<R> {
             return bad(format!("bad record length {len}"));
         }
         let total = HEADER_LEN + len as usize;
+        if let Some(flen) = self.len {
+            let left = flen.saturating_sub(self.offset + HEADER_LEN as u64);
+            if len as u64 > left {
+                return bad(format!(
+                    "torn record: length {len} but only {left} bytes left in the file"
+                ));
+            }
+        }
         let avail = self.fill(total)?;
         if avail < total {
             return bad(format!(
@@ -206,7 +225,9 @@ impl<R: Read> FrameReader<R> {
 
 /// Opens a segment for reading.
 pub fn open_reader(path: &Path) -> io::Result<FrameReader<File>> {
-    Ok(FrameReader::new(File::open(path)?))
+    let f = File::open(path)?;
+    let len = f.metadata()?.len();
+    Ok(FrameReader::with_len(f, len))
 }
 
 /// fsyncs a directory so entries created, renamed or removed in it are durable.
@@ -276,6 +297,24 @@ mod tests {
             let mut r = FrameReader::new(&d[..]);
             assert!(r.next_frame().unwrap().is_err(), "flip at {i}");
         }
+        // A garbage length near the limit is rejected without a huge buffer.
+        let mut d = good.clone();
+        d.extend_from_slice(&((MAX_RECORD_LEN - 1).to_le_bytes()));
+        d.extend_from_slice(&[0u8; 20]);
+        let mut r = FrameReader::with_len(&d[..], d.len() as u64);
+        assert!(r.next_frame().unwrap().unwrap().is_some());
+        assert!(r
+            .next_frame()
+            .unwrap()
+            .unwrap_err()
+            .detail
+            .contains("torn record"));
+        assert!(r.buf.len() <= READ_CHUNK);
+        // Without a known length the buffer grows only with data read.
+        let mut r = FrameReader::new(&d[..]);
+        assert!(r.next_frame().unwrap().unwrap().is_some());
+        assert!(r.next_frame().unwrap().is_err());
+        assert!(r.buf.len() <= 2 * READ_CHUNK);
         // Zero fill (as left by some file systems after a crash).
         let mut r = FrameReader::new(&[0u8; 64][..]);
         assert!(r.next_frame().unwrap().unwrap_err().detail.contains("length 0"));
