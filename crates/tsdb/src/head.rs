@@ -867,7 +867,9 @@ impl Head {
     /// Applies one sample (commit and replay path) with the head's newest
     /// timestamp as of the start of the batch (`head_max`), so a batch is
     /// judged as a whole. Returns the sample's timestamp when it was stored.
-    fn apply(&self, data: &mut SeriesData, t: i64, v: f64, head_max: i64) -> Option<i64> {
+    /// Refusals are counted unless `replay` (WAL samples refused again at
+    /// replay, e.g. ones already persisted into blocks, are not news).
+    fn apply(&self, data: &mut SeriesData, t: i64, v: f64, head_max: i64, replay: bool) -> Option<i64> {
         let b = Bounds {
             head_max,
             ..self.bounds()
@@ -887,7 +889,9 @@ impl Head {
                 }
             }
             Err(e) => {
-                self.count_rejection(&e);
+                if !replay {
+                    self.count_rejection(&e);
+                }
                 None
             }
         }
@@ -926,7 +930,7 @@ impl Head {
                         continue;
                     };
                     let mut d = s.data.lock();
-                    if let Some(t) = self.apply(&mut d, rs.t, rs.v, head_max) {
+                    if let Some(t) = self.apply(&mut d, rs.t, rs.v, head_max, true) {
                         min = min.min(t);
                         max = max.max(t);
                         n += 1;
@@ -1483,7 +1487,7 @@ impl HeadAppender<'_> {
                 d.in_wal = true;
                 let mut rs = Some(first);
                 while let Some(r) = rs {
-                    if let Some(t) = self.head.apply(&mut d, r.t, r.v, head_max) {
+                    if let Some(t) = self.head.apply(&mut d, r.t, r.v, head_max, false) {
                         min = min.min(t);
                         max = max.max(t);
                         stats.samples += 1;
@@ -1585,7 +1589,7 @@ mod tests {
         let (mut min, mut max) = (i64::MAX, i64::MIN);
         for &(t, v) in samples {
             let hm = head.max_t.load(Ordering::Acquire);
-            if let Some(t) = head.apply(&mut d, t, v, hm) {
+            if let Some(t) = head.apply(&mut d, t, v, hm, false) {
                 min = min.min(t);
                 max = max.max(t);
                 head.note_range(t, t, 1, true);
