@@ -520,3 +520,41 @@ async fn slow_targets_time_out() {
     assert!(store.named("slow").is_empty());
     m.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_limit_fails_scrapes_and_dropped_targets_are_capped() {
+    let srv = TestServer::start(Reply::text("t 1\n")).await;
+    let store = Arc::new(MemStore::default());
+    let m = manager(&store);
+    let other = "127.0.0.1:1".to_string();
+    let mut c = pool("lim", &[&srv.addr, &other]);
+    c.target_limit = 1;
+    let mut d = pool("drops", &[&srv.addr, "x:1", "x:2", "x:3"]);
+    d.relabel = rules("- {source_labels: [__address__], regex: 'x:.*', action: drop}");
+    d.keep_dropped_targets = 2;
+    m.apply_pools(vec![c.clone(), d]);
+    let a = srv.addr.clone();
+    wait_for("limited scrape", || !up_values(&store, "lim", &a).is_empty()).await;
+    assert_eq!(up_values(&store, "lim", &a)[0], 0.0);
+    assert!(store
+        .series(&[("__name__", "t"), ("job", "lim"), ("instance", a.as_str())])
+        .is_empty());
+    wait_for("error shown", || {
+        m.targets_json(Some("active"), Some("lim"))["activeTargets"][0]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("target_limit exceeded"))
+    })
+    .await;
+    let j = m.targets_json(Some("dropped"), Some("drops"));
+    assert_eq!(j["droppedTargets"].as_array().unwrap().len(), 2);
+    assert_eq!(j["droppedTargetCounts"]["drops"], 3);
+    // Raising the limit lets the same targets scrape again.
+    c.target_limit = 5;
+    c.fingerprint.push_str("-raised");
+    m.apply_pools(vec![c]);
+    wait_for("scrapes after raising the limit", || {
+        up_values(&store, "lim", &a).last() == Some(&1.0)
+    })
+    .await;
+    m.stop().await;
+}
