@@ -57,6 +57,8 @@ fn crash_child() {
     })
     .unwrap();
     let mut out = std::io::stdout().lock();
+    // Start on a fresh line: libtest has printed "test crash_child ... ".
+    writeln!(out).unwrap();
     for i in next.. {
         wal.log(&batch(i)).unwrap();
         writeln!(out, "ack {i}").unwrap();
