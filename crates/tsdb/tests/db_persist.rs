@@ -214,3 +214,29 @@ fn second_open_of_the_same_dir_fails_clearly() {
     let db = open(dir.path());
     db.close().unwrap();
 }
+
+#[test]
+fn out_of_order_samples_are_persisted_with_their_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_with(dir.path(), |o| o.ooo_window_ms = 2 * H);
+    let s = [("__name__", "ooo")];
+    write(&db, &s, &[(3 * H, 1.0), (5 * H, 3.0)]);
+    // Out of order, inside the window: one in [2h,4h), one in [4h,6h).
+    write(&db, &s, &[(3 * H + 60_000, 2.0)]);
+    write(&db, &s, &[(4 * H, 2.5)]);
+    let before = all(&db);
+    assert_eq!(before[0].1.len(), 4);
+    assert_eq!(db.persist_head_now().unwrap(), 1);
+    assert_eq!(db.blocks()[0].meta().num_samples, 2);
+    assert_eq!(all(&db), before);
+    // The persisted range is closed now, even inside the window.
+    let mut app = db.appender();
+    assert_eq!(
+        app.append(&refs(&s), 3 * H + 120_000, 9.0),
+        Err(AppendError::OutOfBounds(3 * H + 120_000))
+    );
+    app.rollback();
+    drop(db);
+    let db = open_with(dir.path(), |o| o.ooo_window_ms = 2 * H);
+    assert_eq!(all(&db), before);
+}
