@@ -131,3 +131,24 @@ fn many_restarts_keep_every_sample() {
         db.close().unwrap();
     }
 }
+
+#[test]
+fn metadata_survives_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = MetricMetadata {
+        metric_type: MetricType::Counter,
+        help: "Requests.".into(),
+        unit: String::new(),
+    };
+    {
+        let db = open(dir.path());
+        let mut app = db.appender();
+        app.set_metadata("node_load1", &md);
+        app.commit().unwrap();
+        sample_data(&db, 0, 5 * H);
+        assert_eq!(db.persist_head_now().unwrap(), 2);
+        db.close().unwrap();
+    }
+    let db = open(dir.path());
+    assert_eq!(db.metadata(), vec![("node_load1".to_string(), md)]);
+}
