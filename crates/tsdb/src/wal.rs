@@ -53,8 +53,8 @@ pub enum WalSync {
     /// (group commit). Survives power loss.
     Always,
     /// [`Wal::log`] returns after `write(2)`; a background thread fsyncs at
-    /// this interval. Survives kill -9; power loss loses at most about one
-    /// interval.
+    /// this interval (at least 1 ms). Survives kill -9; power loss loses at
+    /// most about one interval.
     Interval(Duration),
     /// Never fsync except at [`Wal::close`]. Survives kill -9 only.
     Never,
@@ -440,7 +440,7 @@ impl Wal {
                 Some(
                     std::thread::Builder::new()
                         .name("wal-fsync".into())
-                        .spawn(move || inner.background_sync(every))?,
+                        .spawn(move || inner.background_sync(every.max(Duration::from_millis(1))))?,
                 )
             }
             _ => None,
