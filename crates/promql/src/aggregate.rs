@@ -281,8 +281,8 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Res<Val> {
                 Some(Val::Str(s)) => s.clone(),
                 _ => return exec_err("count_values requires a string parameter"),
             };
-            if label.is_empty() {
-                return exec_err(format!("invalid label name {label:?}"));
+            if let Err(quoted) = crate::engine::check_label_name(ev, &label) {
+                return exec_err(format!("invalid label name {quoted}"));
             }
             let mut out = Out::default();
             for i in 0..n {

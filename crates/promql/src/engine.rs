@@ -472,6 +472,8 @@ pub(crate) struct Shared {
     pub is_range: bool,
     /// Step of a range query (ms).
     pub q_step: i64,
+    /// String literals decoded differently by Go, see [`invalid_utf8_literals`].
+    pub bad_literals: Vec<(String, Result<String, String>)>,
 }
 
 impl Shared {
@@ -487,6 +489,7 @@ impl Shared {
             deadline: opts.timeout.map(|d| Instant::now() + d),
             is_range: false,
             q_step: 0,
+            bad_literals: invalid_utf8_literals(query),
         }
     }
 
@@ -516,6 +519,154 @@ impl Shared {
 
     pub fn find(&self, needle: &str) -> usize {
         self.query.find(needle).unwrap_or(0)
+    }
+}
+
+/// String literals of `query` whose byte escapes (`\xc3\xa9`, `\303`) the
+/// parser decodes differently from Go: the parser maps each byte escape to a
+/// code point, Go to a byte. Returns (the parser's decoding, Go's string) or,
+/// when Go's bytes are not UTF-8, (the parser's decoding, Go's `%q` of the
+/// bytes) — Prometheus rejects such strings as label names.
+pub(crate) fn invalid_utf8_literals(query: &str) -> Vec<(String, Result<String, String>)> {
+    let b = query.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let q = b[i];
+        if q == b'#' {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if q == b'`' {
+            i += 1;
+            while i < b.len() && b[i] != b'`' {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if q != b'"' && q != b'\'' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let (mut bytes, mut decoded) = (Vec::new(), String::new());
+        while i < b.len() && b[i] != q {
+            if b[i] == b'\\' && i + 1 < b.len() {
+                let e = b[i + 1];
+                let hex = |s: &[u8]| {
+                    std::str::from_utf8(s)
+                        .ok()
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                };
+                match e {
+                    b'x' if i + 4 <= b.len() => {
+                        if let Some(v) = hex(&b[i + 2..i + 4]) {
+                            bytes.push(v as u8);
+                            decoded.extend(char::from_u32(v));
+                        }
+                        i += 4;
+                    }
+                    b'0'..=b'7' if i + 4 <= b.len() => {
+                        let v = std::str::from_utf8(&b[i + 1..i + 4])
+                            .ok()
+                            .and_then(|o| u32::from_str_radix(o, 8).ok());
+                        if let Some(v) = v {
+                            bytes.push(v as u8);
+                            decoded.extend(char::from_u32(v));
+                        }
+                        i += 4;
+                    }
+                    b'u' | b'U' => {
+                        let n = if e == b'u' { 4 } else { 8 };
+                        let c = b.get(i + 2..i + 2 + n).and_then(hex).and_then(char::from_u32);
+                        if let Some(c) = c {
+                            let mut buf = [0u8; 4];
+                            bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                            decoded.push(c);
+                        }
+                        i += 2 + n;
+                    }
+                    _ => {
+                        let c = match e {
+                            b'a' => 7,
+                            b'b' => 8,
+                            b'f' => 12,
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'v' => 11,
+                            other => other,
+                        };
+                        bytes.push(c);
+                        decoded.push(c as char);
+                        i += 2;
+                    }
+                }
+            } else {
+                let start = i;
+                i += 1;
+                while i < b.len() && (b[i] & 0xC0) == 0x80 {
+                    i += 1;
+                }
+                bytes.extend_from_slice(&b[start..i]);
+                decoded.push_str(&query[start..i]);
+            }
+        }
+        i += 1;
+        match String::from_utf8(bytes) {
+            Ok(go) if go != decoded => out.push((decoded, Ok(go))),
+            Ok(_) => {}
+            Err(e) => out.push((decoded, Err(go_quote_bytes(e.as_bytes())))),
+        }
+    }
+    out
+}
+
+/// Go's `%q` of a byte string: invalid UTF-8 bytes as `\xHH`.
+fn go_quote_bytes(bytes: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => s.push_str("\\\""),
+                '\\' => s.push_str("\\\\"),
+                '\n' => s.push_str("\\n"),
+                '\t' => s.push_str("\\t"),
+                c if c.is_control() => s.push_str(&format!("\\x{:02x}", c as u32)),
+                c => s.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// Rejects label names Prometheus would reject: empty, or invalid UTF-8 in
+/// the query text. Returns the name quoted like Go's `%q` on error.
+pub(crate) fn check_label_name(ev: &Ev, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("\"\"".into());
+    }
+    let sh = ev.sh.borrow();
+    match sh.bad_literals.iter().find(|(d, _)| d == name) {
+        Some((_, Err(quoted))) => Err(quoted.clone()),
+        _ => Ok(()),
+    }
+}
+
+impl Shared {
+    /// A string literal as Go would have decoded it (see [`invalid_utf8_literals`]).
+    pub fn go_string(&self, parsed: &str) -> String {
+        match self.bad_literals.iter().find(|(d, _)| d == parsed) {
+            Some((_, Ok(go))) => go.clone(),
+            _ => parsed.to_string(),
+        }
     }
 }
 
@@ -766,7 +917,7 @@ impl<'a> Ev<'a> {
     fn eval_inner(&self, e: &Expr) -> Res<Val> {
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.n()])),
-            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::StringLiteral(s) => Ok(Val::Str(self.sh.borrow().go_string(&s.val))),
             Expr::Paren(p) => self.eval(&p.expr),
             Expr::Unary(u) => match self.eval(&u.expr)? {
                 Val::Scalar(v) => Ok(Val::Scalar(v.into_iter().map(|x| -x).collect())),
@@ -841,7 +992,7 @@ impl<'a> Ev<'a> {
 
     /// Converts a selector's matchers (plus its name) to model matchers.
     /// Several sets when the selector uses `or`.
-    pub fn matcher_sets(vs: &VectorSelector) -> Res<Vec<Vec<Matcher>>> {
+    pub fn matcher_sets(&self, vs: &VectorSelector) -> Res<Vec<Vec<Matcher>>> {
         let conv = |ms: &[promql_parser::label::Matcher]| -> Res<Vec<Matcher>> {
             let mut out = Vec::with_capacity(ms.len() + 1);
             if let Some(name) = &vs.name {
@@ -854,12 +1005,11 @@ impl<'a> Ev<'a> {
                     PMatchOp::Re(_) => MatchOp::Regex,
                     PMatchOp::NotRe(_) => MatchOp::NotRegex,
                 };
-                out.push(
-                    Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| Error::Parse {
-                        message: e.to_string(),
-                        position: None,
-                    })?,
-                );
+                let value = self.sh.borrow().go_string(&m.value);
+                out.push(Matcher::new(op, m.name.clone(), value).map_err(|e| Error::Parse {
+                    message: e.to_string(),
+                    position: None,
+                })?);
             }
             // Every alternative must select something specific (the storage contract).
             if out.iter().all(|m| m.matches_empty()) {
@@ -894,7 +1044,7 @@ impl<'a> Ev<'a> {
         maxt: i64,
         f: impl FnMut(Labels, Vec<Sample>) -> Res<()>,
     ) -> Res<()> {
-        let sets = Self::matcher_sets(vs)?;
+        let sets = self.matcher_sets(vs)?;
         self.select_sets(&sets, mint, maxt, f)
     }
 
@@ -1516,4 +1666,30 @@ pub(crate) fn scalar_op(op: TokenId, l: f64, r: f64) -> Res<(f64, bool)> {
         T_LTE => (l, l <= r),
         _ => return exec_err(format!("operator \"{}\" not allowed here", TokenType::new(op))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_escapes_are_decoded_like_go() {
+        let lits = invalid_utf8_literals(r#"f("a\xc5z", 'x', "\xc3\xa9", `\xff`, "plain") # "\xff""#);
+        assert_eq!(
+            lits,
+            vec![
+                ("a\u{c5}z".to_string(), Err("\"a\\xc5z\"".to_string())),
+                ("\u{c3}\u{a9}".to_string(), Ok("é".to_string())),
+            ]
+        );
+        assert_eq!(go_quote_bytes(b"q\"\\\n\xff"), "\"q\\\"\\\\\\n\\xff\"");
+    }
+
+    #[test]
+    fn go_min_max_propagate_nan_and_infinities() {
+        assert!(go_max(f64::NAN, 1.0).is_nan());
+        assert_eq!(go_max(f64::NAN, f64::INFINITY), f64::INFINITY);
+        assert_eq!(go_min(f64::NAN, f64::NEG_INFINITY), f64::NEG_INFINITY);
+        assert_eq!(go_min(2.0, 1.0), 1.0);
+    }
 }

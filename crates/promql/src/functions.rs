@@ -721,10 +721,6 @@ fn date_part(part: &str, v: f64) -> f64 {
     }) as f64
 }
 
-fn valid_label_name(s: &str) -> bool {
-    !s.is_empty()
-}
-
 fn label_replace(ev: &Ev, c: &Call) -> Res<Val> {
     let args = &c.args.args;
     let input = vector_arg(ev, &args[0])?;
@@ -734,9 +730,9 @@ fn label_replace(ev: &Ev, c: &Call) -> Res<Val> {
     let re_s = string_arg(ev, &args[4])?;
     let re = regex::Regex::new(&format!("^(?s:{re_s})$"))
         .map_err(|e| Error::Execution(format!("invalid regular expression in label_replace(): {e}")))?;
-    if !valid_label_name(&dst) {
+    if let Err(quoted) = crate::engine::check_label_name(ev, &dst) {
         return exec_err(format!(
-            "invalid destination label name in label_replace(): {dst}"
+            "invalid destination label name in label_replace(): {quoted}"
         ));
     }
     let mut out = Out::default();
@@ -779,8 +775,10 @@ fn label_join(ev: &Ev, c: &Call) -> Res<Val> {
     for a in &args[3..] {
         srcs.push(string_arg(ev, a)?);
     }
-    if !valid_label_name(&dst) {
-        return exec_err(format!("invalid destination label name in label_join(): {dst}"));
+    if let Err(quoted) = crate::engine::check_label_name(ev, &dst) {
+        return exec_err(format!(
+            "invalid destination label name in label_join(): {quoted}"
+        ));
     }
     let mut out = Out::default();
     for s in input {
