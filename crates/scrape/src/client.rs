@@ -37,6 +37,24 @@ pub fn build_client(s: &HttpSettings) -> Result<reqwest::Client, String> {
     if let Some(ca) = &tls.ca_file {
         ca_pem.extend(std::fs::read(ca).map_err(|e| format!("reading ca_file {}: {e}", ca.display()))?);
     }
+    let cert = pem_source(&tls.cert, &tls.cert_file, "cert_file")?;
+    let key = pem_source(&tls.key, &tls.key_file, "key_file")?;
+    let identity = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err("tls_config: a client certificate and key must be given together".into()),
+    };
+    let tls13_only = match tls.min_version.as_deref() {
+        None | Some("") | Some("TLS10") | Some("TLS11") | Some("TLS12") => false,
+        Some("TLS13") => true,
+        Some(v) => return Err(format!("tls_config: unknown min_version {v:?}")),
+    };
+    let server_name = tls.server_name.as_deref().filter(|n| !n.is_empty());
+    if let (Some(name), false) = (server_name, tls.insecure_skip_verify) {
+        let cfg = fixed_name_tls(name, &ca_pem, identity, tls13_only, s.enable_http2)?;
+        b = b.use_preconfigured_tls(cfg);
+        return b.build().map_err(|e| format!("building HTTP client: {e}"));
+    }
     if !ca_pem.is_empty() {
         let certs = reqwest::Certificate::from_pem_bundle(&ca_pem)
             .map_err(|e| format!("parsing CA certificates: {e}"))?;
@@ -48,27 +66,126 @@ pub fn build_client(s: &HttpSettings) -> Result<reqwest::Client, String> {
             b = b.add_root_certificate(c);
         }
     }
-    let cert = pem_source(&tls.cert, &tls.cert_file, "cert_file")?;
-    let key = pem_source(&tls.key, &tls.key_file, "key_file")?;
-    match (cert, key) {
-        (Some(mut pem), Some(key)) => {
-            pem.push(b'\n');
-            pem.extend(key);
-            let id = reqwest::Identity::from_pem(&pem).map_err(|e| format!("client certificate: {e}"))?;
-            b = b.identity(id);
-        }
-        (None, None) => {}
-        _ => return Err("tls_config: a client certificate and key must be given together".into()),
+    if let Some((mut pem, key)) = identity {
+        pem.push(b'\n');
+        pem.extend(key);
+        let id = reqwest::Identity::from_pem(&pem).map_err(|e| format!("client certificate: {e}"))?;
+        b = b.identity(id);
     }
     if tls.insecure_skip_verify {
         b = b.danger_accept_invalid_certs(true);
     }
-    match tls.min_version.as_deref() {
-        None | Some("") | Some("TLS10") | Some("TLS11") | Some("TLS12") => {}
-        Some("TLS13") => b = b.min_tls_version(reqwest::tls::Version::TLS_1_3),
-        Some(v) => return Err(format!("tls_config: unknown min_version {v:?}")),
+    if tls13_only {
+        b = b.min_tls_version(reqwest::tls::Version::TLS_1_3);
     }
     b.build().map_err(|e| format!("building HTTP client: {e}"))
+}
+
+/// A rustls config verifying the server certificate against `name`
+/// instead of the URL's host (`tls_config.server_name`). The CA (or the
+/// built-in web PKI roots when none is given), client identity and minimum
+/// version are applied here too, since reqwest's own settings do not apply
+/// to a preconfigured TLS config.
+fn fixed_name_tls(
+    name: &str,
+    ca_pem: &[u8],
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+    tls13_only: bool,
+    http2: bool,
+) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    if ca_pem.is_empty() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    } else {
+        for c in CertificateDer::pem_slice_iter(ca_pem) {
+            let c = c.map_err(|e| format!("parsing CA certificates: {e}"))?;
+            roots
+                .add(c)
+                .map_err(|e| format!("parsing CA certificates: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("tls_config: the CA holds no certificate".into());
+        }
+    }
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(roots.into(), provider.clone())
+        .build()
+        .map_err(|e| format!("TLS verifier: {e}"))?;
+    let name = ServerName::try_from(name.to_string())
+        .map_err(|_| format!("tls_config: invalid server_name {name:?}"))?;
+    let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13_only {
+        &[&rustls::version::TLS13]
+    } else {
+        rustls::ALL_VERSIONS
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("TLS config: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(FixedNameVerifier { inner, name }));
+    let mut cfg = match identity {
+        Some((cert, key)) => {
+            let certs = CertificateDer::pem_slice_iter(&cert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("client certificate: {e}"))?;
+            let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| format!("client key: {e}"))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("client certificate: {e}"))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    cfg.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(cfg)
+}
+
+/// Web PKI verification against a fixed server name.
+#[derive(Debug)]
+struct FixedNameVerifier {
+    inner: std::sync::Arc<rustls::client::WebPkiServerVerifier>,
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for FixedNameVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 fn pem_source(

@@ -558,3 +558,56 @@ async fn target_limit_fails_scrapes_and_dropped_targets_are_capped() {
     .await;
     m.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_ca_file_and_server_name() {
+    let srv = TestServer::start_tls(Reply::text("secure 1\n")).await;
+    let store = Arc::new(MemStore::default());
+    let m = manager(&store);
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ca.pem");
+    let https = |job: &str| {
+        let mut c = pool(job, &[&srv.addr]);
+        c.scheme = "https".into();
+        c.http.tls.ca_file = Some(ca.clone());
+        c
+    };
+    // The certificate is for scrape.test, not 127.0.0.1: verification
+    // fails without server_name and passes with it.
+    let plain = https("no_name");
+    let mut named = https("named");
+    named.http.tls.server_name = Some("scrape.test".into());
+    let mut wrong = https("wrong_name");
+    wrong.http.tls.server_name = Some("other.test".into());
+    let mut insecure = pool("insecure", &[&srv.addr]);
+    insecure.scheme = "https".into();
+    insecure.http.tls.insecure_skip_verify = true;
+    m.apply_pools(vec![plain, named, wrong, insecure]);
+    let a = srv.addr.clone();
+    wait_for("named scrape", || {
+        up_values(&store, "named", &a).first() == Some(&1.0)
+    })
+    .await;
+    wait_for("insecure scrape", || {
+        up_values(&store, "insecure", &a).first() == Some(&1.0)
+    })
+    .await;
+    wait_for("unnamed scrape", || !up_values(&store, "no_name", &a).is_empty()).await;
+    wait_for("wrong-name scrape", || {
+        !up_values(&store, "wrong_name", &a).is_empty()
+    })
+    .await;
+    assert_eq!(up_values(&store, "no_name", &a)[0], 0.0);
+    assert_eq!(up_values(&store, "wrong_name", &a)[0], 0.0);
+    for job in ["no_name", "wrong_name"] {
+        wait_for("certificate error shown", || {
+            m.targets_json(None, Some(job))["activeTargets"][0]["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("certificate"))
+        })
+        .await;
+    }
+    assert!(!store
+        .series(&[("__name__", "secure"), ("job", "named"), ("instance", a.as_str())])
+        .is_empty());
+    m.stop().await;
+}

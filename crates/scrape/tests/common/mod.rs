@@ -151,6 +151,69 @@ impl Reply {
     }
 }
 
+async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut sock: S,
+    r: Arc<Mutex<Reply>>,
+    q: Arc<Mutex<Vec<SeenRequest>>>,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let mut lines = text.split("\r\n");
+    let target = lines
+        .next()
+        .unwrap_or("")
+        .split(' ')
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
+    let mut headers = HashMap::new();
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    q.lock().push(SeenRequest {
+        target,
+        headers: headers.clone(),
+    });
+    let reply = r.lock().clone();
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let authorized = reply
+        .require_auth
+        .as_ref()
+        .is_none_or(|want| headers.get("authorization") == Some(want));
+    let (status, mut body) = if authorized {
+        (reply.status, reply.body.clone())
+    } else {
+        (401, b"unauthorized".to_vec())
+    };
+    let mut extra = String::new();
+    let accepts_gzip = headers.get("accept-encoding").is_some_and(|v| v.contains("gzip"));
+    if reply.gzip && accepts_gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&body).unwrap();
+        body = enc.finish().unwrap();
+        extra.push_str("Content-Encoding: gzip\r\n");
+    }
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+        reply.content_type,
+        body.len()
+    );
+    let _ = sock.write_all(head.as_bytes()).await;
+    let _ = sock.write_all(&body).await;
+    let _ = sock.shutdown().await;
+}
+
 pub struct TestServer {
     pub addr: String,
     pub reply: Arc<Mutex<Reply>>,
@@ -159,6 +222,30 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(reply: Reply) -> Self {
+        Self::start_with(reply, None).await
+    }
+
+    /// An HTTPS server with the certificate and key in `tests/fixtures`.
+    pub async fn start_tls(reply: Reply) -> Self {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(dir.join("server.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+        let cfg =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap();
+        Self::start_with(reply, Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))).await
+    }
+
+    async fn start_with(reply: Reply, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let reply = Arc::new(Mutex::new(reply));
@@ -166,68 +253,20 @@ impl TestServer {
         let (r, q) = (reply.clone(), requests.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
+                let Ok((sock, _)) = listener.accept().await else {
                     return;
                 };
                 let (r, q) = (r.clone(), q.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    match tls {
+                        Some(acc) => {
+                            if let Ok(s) = acc.accept(sock).await {
+                                serve(s, r, q).await;
+                            }
                         }
+                        None => serve(sock, r, q).await,
                     }
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    let mut lines = text.split("\r\n");
-                    let target = lines
-                        .next()
-                        .unwrap_or("")
-                        .split(' ')
-                        .nth(1)
-                        .unwrap_or("")
-                        .to_string();
-                    let mut headers = HashMap::new();
-                    for l in lines {
-                        if let Some((k, v)) = l.split_once(':') {
-                            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                        }
-                    }
-                    q.lock().push(SeenRequest {
-                        target,
-                        headers: headers.clone(),
-                    });
-                    let reply = r.lock().clone();
-                    if !reply.delay.is_zero() {
-                        tokio::time::sleep(reply.delay).await;
-                    }
-                    let authorized = reply
-                        .require_auth
-                        .as_ref()
-                        .is_none_or(|want| headers.get("authorization") == Some(want));
-                    let (status, mut body) = if authorized {
-                        (reply.status, reply.body.clone())
-                    } else {
-                        (401, b"unauthorized".to_vec())
-                    };
-                    let mut extra = String::new();
-                    let accepts_gzip = headers.get("accept-encoding").is_some_and(|v| v.contains("gzip"));
-                    if reply.gzip && accepts_gzip {
-                        let mut enc =
-                            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                        enc.write_all(&body).unwrap();
-                        body = enc.finish().unwrap();
-                        extra.push_str("Content-Encoding: gzip\r\n");
-                    }
-                    let head = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
-                        reply.content_type,
-                        body.len()
-                    );
-                    let _ = sock.write_all(head.as_bytes()).await;
-                    let _ = sock.write_all(&body).await;
-                    let _ = sock.shutdown().await;
                 });
             }
         });
