@@ -103,3 +103,42 @@ async fn export_round_trip_plain_and_gzip() {
     stop_tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_failures_map_to_grpc_codes() {
+    let cases: [(fn() -> sightline_model::StorageError, tonic::Code); 2] = [
+        (
+            || sightline_model::StorageError::Io(std::io::Error::other("disk full")),
+            tonic::Code::Unavailable,
+        ),
+        (
+            || sightline_model::StorageError::Append(sightline_model::AppendError::Limit("series".into())),
+            tonic::Code::ResourceExhausted,
+        ),
+    ];
+    for (fail, code) in cases {
+        let storage = Arc::new(RecStorage {
+            fail_commit: Some(fail),
+            ..Default::default()
+        });
+        let svc = metrics_grpc_service(Arc::new(OtlpMetrics::new(OtlpConfig::default())), storage);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let mut client = MetricsServiceClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        let status = client.export(counter("c", ns(0), 1)).await.unwrap_err();
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(
+            status.message().starts_with("commit failed: "),
+            "{}",
+            status.message()
+        );
+        server.abort();
+    }
+}

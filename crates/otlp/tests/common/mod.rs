@@ -35,6 +35,8 @@ pub struct RecAppender {
     pub shared: Option<Arc<Mutex<Recorded>>>,
     /// Refuse samples whose series has this metric name.
     pub refuse_name: Option<String>,
+    /// Make `commit` fail with this error kind.
+    pub fail_commit: Option<fn() -> StorageError>,
 }
 
 impl RecAppender {
@@ -99,6 +101,9 @@ impl Appender for RecAppender {
     }
 
     fn commit(self: Box<Self>) -> Result<CommitStats, StorageError> {
+        if let Some(f) = self.fail_commit {
+            return Err(f());
+        }
         let n = self.rec.samples.len() as u64;
         if let Some(shared) = &self.shared {
             let mut s = shared.lock();
@@ -119,12 +124,15 @@ impl Appender for RecAppender {
 #[derive(Default)]
 pub struct RecStorage {
     pub shared: Arc<Mutex<Recorded>>,
+    /// Every commit fails with this error.
+    pub fail_commit: Option<fn() -> StorageError>,
 }
 
 impl Storage for RecStorage {
     fn appender(&self) -> Box<dyn Appender + '_> {
         Box::new(RecAppender {
             shared: Some(self.shared.clone()),
+            fail_commit: self.fail_commit,
             ..Default::default()
         })
     }
