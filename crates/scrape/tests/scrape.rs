@@ -101,6 +101,19 @@ async fn scrapes_samples_with_target_labels_and_report_series() {
     );
     assert_eq!(req.headers["x-prometheus-scrape-timeout-seconds"], "0.1");
     assert!(req.headers["accept-encoding"].contains("gzip"));
+    // Per-target metadata for /api/v1/targets/metadata.
+    let md = m.targets_metadata_json(&|_| true, Some("requests_total"), 0);
+    assert_eq!(
+        md,
+        serde_json::json!([{"target": {"instance": a, "job": "app"}, "type": "counter", "help": "Requests.", "unit": ""}])
+    );
+    let all = m.targets_metadata_json(&|l| l.get("job") == Some("app"), None, 1);
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all[0]["metric"], "requests_total");
+    assert_eq!(
+        m.targets_metadata_json(&|_| false, None, 0),
+        serde_json::json!([])
+    );
     // Repeat scrapes go through the cache: by reference, not by labels.
     wait_for("more scrapes", || up_values(&store, "app", &srv.addr).len() >= 4).await;
     assert!(store.appends_by_ref.load(Ordering::Relaxed) > store.appends_by_labels.load(Ordering::Relaxed));
