@@ -47,6 +47,12 @@ fn bench(c: &mut Criterion) {
     let o = QueryOpts::default();
     let mut g = c.benchmark_group("promql");
     g.sample_size(10);
+    g.bench_function("instant selector (1k series)", |b| {
+        b.iter(|| e.instant(&st, "http_requests_total", end, &o).unwrap())
+    });
+    g.bench_function("instant rate 5m (1k series)", |b| {
+        b.iter(|| e.instant(&st, "rate(http_requests_total[5m])", end, &o).unwrap())
+    });
     g.bench_function("instant sum by job rate 5m (1k series)", |b| {
         b.iter(|| {
             e.instant(&st, "sum by (job) (rate(http_requests_total[5m]))", end, &o)
