@@ -3,8 +3,10 @@
 //!
 //! - strings as is; booleans `true`/`false`; integers in decimal;
 //! - doubles like JavaScript's number-to-string (`1.5`, `1e+21`, `1e-7`);
+//!   NaN and infinities as `json: unsupported value: NaN` (pdata's text);
 //! - bytes as standard base64;
-//! - arrays and key/value lists as compact JSON (map keys sorted);
+//! - arrays and key/value lists as compact JSON as Go's `encoding/json`
+//!   writes it (map keys sorted, `<`, `>`, `&` escaped as `\u003c`...);
 //! - an empty value as the empty string (the label is then absent).
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
@@ -17,6 +19,10 @@ pub fn value_to_string(v: Option<&AnyValue>) -> String {
         Some(Value::StringValue(s)) => s.clone(),
         Some(Value::BoolValue(b)) => if *b { "true" } else { "false" }.to_string(),
         Some(Value::IntValue(i)) => i.to_string(),
+        // pdata renders non-finite doubles as the JSON encoder's error text.
+        Some(Value::DoubleValue(d)) if !d.is_finite() => {
+            format!("json: unsupported value: {}", format_double(*d))
+        }
         Some(Value::DoubleValue(d)) => format_double(*d),
         Some(Value::BytesValue(b)) => base64(b),
         // Only meaningful inside profiles' string tables; never in metrics.
@@ -128,6 +134,13 @@ fn write_json_str(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            // Go's encoding/json escapes HTML-significant characters and the
+            // JavaScript line separators.
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
             c if (c as u32) < 0x20 => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
@@ -160,6 +173,14 @@ mod tests {
             "aGVsbG8="
         );
         assert_eq!(value_to_string(None), "");
+        assert_eq!(
+            value_to_string(Some(&av(Value::DoubleValue(f64::NAN)))),
+            "json: unsupported value: NaN"
+        );
+        assert_eq!(
+            value_to_string(Some(&av(Value::DoubleValue(f64::NEG_INFINITY)))),
+            "json: unsupported value: -Inf"
+        );
         assert_eq!(value_to_string(Some(&AnyValue { value: None })), "");
     }
 
@@ -182,5 +203,9 @@ mod tests {
             values: vec![kv("z", av(Value::DoubleValue(0.5))), kv("a", arr.clone())],
         }));
         assert_eq!(value_to_string(Some(&map)), r#"{"a":["a\"b",1,false],"z":0.5}"#);
+        let html = av(Value::ArrayValue(ArrayValue {
+            values: vec![av(Value::StringValue("<a&b>\n".into()))],
+        }));
+        assert_eq!(value_to_string(Some(&html)), r#"["\u003ca\u0026b\u003e\n"]"#);
     }
 }
