@@ -219,18 +219,9 @@ impl LoopState {
                         }
                     }
                 }
-                let meta_changed_any = !meta_changed.is_empty();
-                for fam in meta_changed {
-                    if let Some(m) = self.metadata.get(&fam) {
-                        app.set_metadata(&fam, m);
-                    }
-                }
                 let old_live = std::mem::replace(&mut self.live, new_live);
                 self.write_stale(app.as_mut(), &old_live, t);
                 self.release_detached();
-                if meta_changed_any {
-                    *ctx.target.metadata.lock() = self.metadata.clone();
-                }
             }
             Err(e) => {
                 match &e {
@@ -246,6 +237,15 @@ impl LoopState {
                 rep.added = 0;
                 rep.error = Some(e);
             }
+        }
+        // Metadata read before a failure is kept too (it was valid text).
+        if !meta_changed.is_empty() {
+            for fam in &meta_changed {
+                if let Some(m) = self.metadata.get(fam) {
+                    app.set_metadata(fam, m);
+                }
+            }
+            *ctx.target.metadata.lock() = self.metadata.clone();
         }
         let up = if rep.error.is_none() { 1.0 } else { 0.0 };
         let values = [
