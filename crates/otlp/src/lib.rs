@@ -10,17 +10,19 @@
 //! - names per [`TranslationStrategy`] (default
 //!   `UnderscoreEscapingWithSuffixes`), see [`naming`];
 //! - resource: `service.namespace/service.name` -> `job`,
-//!   `service.instance.id` -> `instance`, other attributes on `target_info`
-//!   unless promoted;
+//!   `service.instance.id` -> `instance`, every other attribute on a
+//!   `target_info` series; `promote_resource_attributes` copies chosen ones
+//!   onto every series;
 //! - delta temporality is converted to cumulative ([`delta`]);
 //! - `NoRecordedValue` points become staleness markers; timestamps are
 //!   nanoseconds truncated to milliseconds; exemplars are ignored.
 //!
 //! Invariants: decoding never panics on any input; [`OtlpMetrics::ingest`]
 //! never panics and reports every data point as accepted or rejected
-//! (`accepted + rejected` = points in the request, minus points of metrics
-//! without data); a point is accepted only if every sample it produced was
-//! appended.
+//! (`accepted + rejected` = data points in the request); a point is accepted
+//! only if every sample it produced was appended. [`OtlpMetrics`] is
+//! `Send + Sync`; its only mutable state is the delta-to-cumulative map behind
+//! a mutex, bounded by [`DeltaConfig`].
 
 pub mod attrs;
 pub mod config;

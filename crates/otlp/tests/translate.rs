@@ -829,3 +829,9 @@ fn delta_state_is_bounded() {
     assert_eq!(report.accepted, 1);
     assert_eq!(otlp.delta_streams(), 1);
 }
+
+#[test]
+fn receiver_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<OtlpMetrics>();
+}
