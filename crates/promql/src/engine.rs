@@ -132,6 +132,7 @@ impl Engine {
         opts: &QueryOpts,
     ) -> Res<QueryResult> {
         let expr = parse(query)?;
+        check_time("evaluation time", t_ms)?;
         let sh = RefCell::new(Shared::new(query, t_ms, t_ms, opts));
         let querier = open_querier(storage, &expr, t_ms, t_ms, opts)?;
         let ev = Ev::new(querier.as_deref(), &sh, t_ms, t_ms, 1, opts);
@@ -181,6 +182,9 @@ impl Engine {
         opts: &QueryOpts,
     ) -> Res<QueryResult> {
         let expr = parse(query)?;
+        check_time("start time", start_ms)?;
+        check_time("end time", end_ms)?;
+        check_time("step", step_ms)?;
         if step_ms <= 0 {
             return Err(Error::Parse {
                 message: "zero or negative query resolution step widths are not accepted".into(),
@@ -329,7 +333,76 @@ fn time_range(
     }
 }
 
-/// Parses a query, mapping the parser's message to [`Error::Parse`].
+/// Largest magnitude (ms) of a timestamp, offset, range or step the engine
+/// accepts (about 31,700 years); keeps all time arithmetic far from overflow.
+pub const MAX_TIME_MS: i64 = 1_000_000_000_000_000;
+
+fn check_time(what: &str, ms: i64) -> Res<()> {
+    if ms.unsigned_abs() > MAX_TIME_MS as u64 {
+        return Err(Error::Parse {
+            message: format!("{what} out of range: {ms}ms"),
+            position: None,
+        });
+    }
+    Ok(())
+}
+
+fn duration_ms(d: &Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Rejects offsets, ranges, steps and `@` times beyond [`MAX_TIME_MS`].
+fn check_times(e: &Expr) -> Res<()> {
+    let off = |o: &Option<Offset>| match o {
+        None => Ok(()),
+        Some(Offset::Pos(d)) | Some(Offset::Neg(d)) => check_time("offset", duration_ms(d)),
+    };
+    let at = |a: &Option<AtModifier>| match a {
+        Some(AtModifier::At(t)) => match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => check_time("@ timestamp", duration_ms(&d)),
+            Err(e) => check_time("@ timestamp", duration_ms(&e.duration())),
+        },
+        _ => Ok(()),
+    };
+    match e {
+        Expr::VectorSelector(vs) => {
+            off(&vs.offset)?;
+            at(&vs.at)
+        }
+        Expr::MatrixSelector(ms) => {
+            off(&ms.vs.offset)?;
+            at(&ms.vs.at)?;
+            check_time("range", duration_ms(&ms.range))
+        }
+        Expr::Subquery(sq) => {
+            off(&sq.offset)?;
+            at(&sq.at)?;
+            check_time("subquery range", duration_ms(&sq.range))?;
+            if let Some(st) = &sq.step {
+                check_time("subquery step", duration_ms(st))?;
+            }
+            check_times(&sq.expr)
+        }
+        Expr::Paren(p) => check_times(&p.expr),
+        Expr::Unary(u) => check_times(&u.expr),
+        Expr::Binary(b) => {
+            check_times(&b.lhs)?;
+            check_times(&b.rhs)
+        }
+        Expr::Aggregate(a) => {
+            check_times(&a.expr)?;
+            match &a.param {
+                Some(p) => check_times(p),
+                None => Ok(()),
+            }
+        }
+        Expr::Call(c) => c.args.args.iter().try_for_each(|a| check_times(a)),
+        _ => Ok(()),
+    }
+}
+
+/// Parses a query, mapping the parser's message to [`Error::Parse`], and
+/// checks that its times are within [`MAX_TIME_MS`].
 pub fn parse(query: &str) -> Res<Expr> {
     static EXTRA: std::sync::Once = std::sync::Once::new();
     EXTRA.call_once(|| {
@@ -345,10 +418,12 @@ pub fn parse(query: &str) -> Res<Expr> {
         // Only fails if the parser learns the name itself, which is fine.
         let _ = promql_parser::parser::register_extra_functions(vec![f]);
     });
-    promql_parser::parser::parse(query).map_err(|m| Error::Parse {
+    let expr = promql_parser::parser::parse(query).map_err(|m| Error::Parse {
         message: m,
         position: None,
-    })
+    })?;
+    check_times(&expr)?;
+    Ok(expr)
 }
 
 /// Removes `__name__` from flagged series and rejects duplicate label sets.

@@ -546,7 +546,7 @@ fn load_line(store: &MemStorage, line: &str, step: i64) -> Result<(), String> {
     };
     for (k, v) in seq.into_iter().enumerate() {
         if let Some(v) = v {
-            store.add(&labels, k as i64 * step, v);
+            store.add(&labels, (k as i64).saturating_mul(step), v);
         }
     }
     Ok(())
@@ -739,7 +739,14 @@ fn run_eval(engine: &Engine, store: &MemStorage, ev: &EvalCmd) -> Result<(), Str
     {
         let t = ev.at;
         let r = engine
-            .range(store, &ev.expr, t - 60_000, t + 60_000, 60_000, &opts)
+            .range(
+                store,
+                &ev.expr,
+                t.saturating_sub(60_000),
+                t.saturating_add(60_000),
+                60_000,
+                &opts,
+            )
             .map_err(|e| format!("error in range mode: {e}"))?;
         let Value::Matrix(m) = r.value else {
             return Err("range mode did not return a matrix".into());
@@ -911,7 +918,7 @@ fn compare(ev: &EvalCmd, got: &Value, is_range: bool) -> Result<(), String> {
             let want: Vec<(i64, f64)> = seq
                 .iter()
                 .enumerate()
-                .filter_map(|(k, x)| x.map(|x| (start + k as i64 * step, x)))
+                .filter_map(|(k, x)| x.map(|x| (start.saturating_add((k as i64).saturating_mul(step)), x)))
                 .collect();
             if want.len() != s.samples.len()
                 || !want

@@ -237,3 +237,26 @@ fn one_querier_covers_the_whole_query() {
     assert_eq!(calls("temperature @ 120", 20 * min), vec![(-3 * min, 2 * min)]);
     assert_eq!(calls("vector(1) + 2", 20 * min), vec![]);
 }
+
+#[test]
+fn extreme_times_are_rejected_not_overflowed() {
+    let st = store();
+    let e = Engine::default();
+    let o = QueryOpts::default();
+    for q in [
+        "rate(temperature[290000000y] offset 290000000y)",
+        "temperature offset -290000000y",
+        "max_over_time(temperature[1m:290000000y])",
+    ] {
+        let err = e.instant(&st, q, 0, &o).unwrap_err();
+        assert!(matches!(err, Error::Parse { .. }), "{q}: {err}");
+    }
+    assert!(matches!(
+        e.instant(&st, "temperature", i64::MAX, &o),
+        Err(Error::Parse { .. })
+    ));
+    assert!(matches!(
+        e.range(&st, "temperature", i64::MIN, 0, 1, &o),
+        Err(Error::Parse { .. })
+    ));
+}

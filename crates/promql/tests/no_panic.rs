@@ -21,7 +21,7 @@ impl Rng {
 }
 
 const NUMS: &[&str] = &["0", "1", "-1", "0.5", "2", "NaN", "Inf", "-Inf", "1e300", "100"];
-const DURS: &[&str] = &["1ms", "10s", "1m", "5m", "1h"];
+const DURS: &[&str] = &["1ms", "10s", "1m", "5m", "1h", "290000000y"];
 
 fn vector(r: &mut Rng, depth: u32) -> String {
     if depth == 0 {
@@ -34,6 +34,8 @@ fn vector(r: &mut Rng, depth: u32) -> String {
                 "b @ 60",
                 "nothing",
                 "a offset -30s",
+                "a offset 290000000y",
+                "b @ 9000000000000",
             ])
             .to_string();
     }
