@@ -60,6 +60,12 @@ impl KnownGaps {
         Ok(Self { entries })
     }
 
+    /// The gaps shipped with this crate (`crates/promql/known-gaps.txt`),
+    /// compiled in so the binary needs no file at run time.
+    pub fn builtin() -> Self {
+        Self::parse(include_str!("../known-gaps.txt")).unwrap_or_default()
+    }
+
     /// Reads and parses a known-gaps file.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -1013,5 +1019,8 @@ mod tests {
         let fs = run_script("x.test", script, &gaps, &mut Vec::new());
         assert_eq!(fs.known_gaps, 1);
         assert!(KnownGaps::parse("x.test:abc reason").is_err());
+        let builtin = KnownGaps::builtin();
+        assert!(!builtin.is_empty());
+        assert!(builtin.lookup("native_histograms.test", 1).is_some());
     }
 }
