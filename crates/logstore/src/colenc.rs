@@ -10,6 +10,7 @@
 //! | 4 decimal | every value is a canonical decimal with the same number `f` (at most 3) of fraction digits | `f`, then the zigzag varint scaled integers |
 //! | 3 dictionary | few distinct values (at most 1/4 of `n`, at most 65,536) | distinct count, a flag (1 = values are lowercase hex stored as bytes), the values (length-prefixed), a varint index per value |
 //! | 1 hex | every value is lowercase hex of even length | byte-length varints, the decoded bytes |
+//! | 6 template | free text (at least 16 values, average 16+ bytes, no byte 0x00/0x01) whose "skeletons" repeat (at most n/2 distinct) | the skeletons (text with each variable replaced by 0x01; a variable is a maximal run of `[A-Za-z0-9_]` holding a digit), a varint skeleton id per value, then the variables joined by 0x00 |
 //! | 0 plain | otherwise | length varints, the bytes |
 //!
 //! "Row timestamp" is the record timestamp of the row holding the value, so
@@ -71,7 +72,8 @@ impl ColBuf {
                 || self.try_timestamp(ctx, out)
                 || self.try_decimal(out)
                 || self.try_dict(out)
-                || self.try_hex(out))
+                || self.try_hex(out)
+                || self.try_template(out))
         {
             return;
         }
@@ -214,6 +216,68 @@ impl ColBuf {
         true
     }
 
+    fn try_template(&self, out: &mut Vec<u8>) -> bool {
+        let n = self.len();
+        if n < 16 || self.data.len() < 16 * n || self.data.iter().any(|&b| b <= 1) {
+            return false;
+        }
+        let mut ids: FxMap<Vec<u8>, u32> = FxMap::default();
+        let mut order: Vec<Vec<u8>> = Vec::new();
+        let mut idx = Vec::with_capacity(n);
+        let mut vars: Vec<u8> = Vec::with_capacity(self.data.len() / 3);
+        let mut skel: Vec<u8> = Vec::with_capacity(256);
+        for i in 0..n {
+            let v = self.get(i);
+            skel.clear();
+            let mut p = 0;
+            while p < v.len() {
+                let b = v[p];
+                if b.is_ascii_alphanumeric() || b == b'_' {
+                    let start = p;
+                    let mut digit = false;
+                    while p < v.len() && (v[p].is_ascii_alphanumeric() || v[p] == b'_') {
+                        digit |= v[p].is_ascii_digit();
+                        p += 1;
+                    }
+                    if digit {
+                        skel.push(1);
+                        vars.extend_from_slice(&v[start..p]);
+                        vars.push(0);
+                    } else {
+                        skel.extend_from_slice(&v[start..p]);
+                    }
+                } else {
+                    skel.push(b);
+                    p += 1;
+                }
+            }
+            let next = ids.len() as u32;
+            let id = match ids.get(skel.as_slice()) {
+                Some(&id) => id,
+                None => {
+                    ids.insert(skel.clone(), next);
+                    order.push(skel.clone());
+                    next
+                }
+            };
+            if ids.len() > n / 2 {
+                return false;
+            }
+            idx.push(id);
+        }
+        out.push(6);
+        put_uvarint(out, n as u64);
+        put_uvarint(out, order.len() as u64);
+        for sk in &order {
+            put_bytes(out, sk);
+        }
+        for id in idx {
+            put_uvarint(out, u64::from(id));
+        }
+        out.extend_from_slice(&vars);
+        true
+    }
+
     fn try_hex(&self, out: &mut Vec<u8>) -> bool {
         let ok = (0..self.len()).all(|i| is_hex(self.get(i)));
         if !ok {
@@ -265,14 +329,45 @@ pub enum StrCol {
     Label { name: String, rows: Vec<u32> },
 }
 
-/// Bytes a value of a column kind can contain (`None` = any).
-pub fn kind_charset(kind: u8) -> Option<&'static [u8]> {
-    match kind {
-        1 => Some(b"0123456789abcdef"),
-        2 => Some(b"0123456789-T:.Z"),
-        4 => Some(b"0123456789-."),
-        _ => None,
+/// Charset classes of encoded columns (stored in the block's column
+/// directory): which bytes the values can contain.
+pub const CS_ANY: u8 = 0;
+pub const CS_HEX: u8 = 1;
+pub const CS_TIMESTAMP: u8 = 2;
+pub const CS_DECIMAL: u8 = 3;
+pub const CS_EMPTY: u8 = 4;
+
+/// The charset class of an encoded column.
+pub fn charset_class(encoded: &[u8]) -> u8 {
+    let mut r = Reader::new(encoded);
+    let (Ok(kind), Ok(n)) = (r.u8(), r.uvarint()) else {
+        return CS_ANY;
+    };
+    if n == 0 {
+        return CS_EMPTY;
     }
+    match kind {
+        1 => CS_HEX,
+        2 => CS_TIMESTAMP,
+        4 => CS_DECIMAL,
+        3 => match (r.uvarint(), r.u8()) {
+            (Ok(_), Ok(1)) => CS_HEX,
+            _ => CS_ANY,
+        },
+        _ => CS_ANY,
+    }
+}
+
+/// Whether a value of charset class `cs` can contain `needle`.
+pub fn charset_admits(cs: u8, needle: &[u8]) -> bool {
+    let set: &[u8] = match cs {
+        CS_HEX => b"0123456789abcdef",
+        CS_TIMESTAMP => b"0123456789-T:.Z",
+        CS_DECIMAL => b"0123456789-.",
+        CS_EMPTY => return false,
+        _ => return true,
+    };
+    needle.iter().all(|b| set.contains(b))
 }
 
 impl StrCol {
@@ -378,6 +473,39 @@ impl StrCol {
                     name,
                     rows: rows.to_vec(),
                 }
+            }
+            6 => {
+                let k = r.len(n).map_err(e)?;
+                let mut skels = Vec::with_capacity(k);
+                for _ in 0..k {
+                    skels.push(r.bytes().map_err(e)?);
+                }
+                let mut idx = Vec::with_capacity(n);
+                for _ in 0..n {
+                    idx.push(r.len(k.saturating_sub(1)).map_err(e)?);
+                }
+                if k == 0 && n > 0 {
+                    return Err("template index out of range".into());
+                }
+                let mut vars = r.take(r.remaining()).map_err(e)?.split(|&b| b == 0);
+                let mut data = Vec::with_capacity(n * 64);
+                let mut offs = Vec::with_capacity(n + 1);
+                offs.push(0u32);
+                for id in idx {
+                    for &b in skels[id] {
+                        if b == 1 {
+                            data.extend_from_slice(vars.next().ok_or("template variables run out")?);
+                        } else {
+                            data.push(b);
+                        }
+                    }
+                    offs.push(data.len() as u32);
+                }
+                let data = String::from_utf8(data).map_err(|_| "template column is not UTF-8".to_string())?;
+                if offs.iter().any(|&o| !data.is_char_boundary(o as usize)) {
+                    return Err("template offsets split characters".into());
+                }
+                StrCol::Text { data, offs }
             }
             k => return Err(format!("unknown string column kind {k}")),
         };
@@ -650,6 +778,10 @@ mod tests {
         }
         let mut out = Vec::new();
         c.encode(&ctx, &mut out);
+        let cs = charset_class(&out);
+        for v in vals {
+            assert!(charset_admits(cs, v.as_bytes()), "{v:?} in class {cs}");
+        }
         let d = StrCol::parse(&out, &rows, &ctx).unwrap();
         let got: Vec<String> = (0..d.len()).map(|i| d.get(i, &ctx)).collect();
         assert_eq!(got, vals);
@@ -695,6 +827,17 @@ mod tests {
         let ids: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
         assert_eq!(rt(&ids, &[0; 40]), 3);
         assert_eq!(rt(&["héllo", "", "x y"], &[0; 3]), 0);
+        let msgs: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    "user {} logged in from 10.0.{i}.{} after {i}ms, ünïcode_{i}x",
+                    ["ann", "bob"][i % 2],
+                    i * 7
+                )
+            })
+            .collect();
+        let msgs: Vec<&str> = msgs.iter().map(|s| s.as_str()).collect();
+        assert_eq!(rt(&msgs, &[0; 40]), 6);
         assert_eq!(rt(&[], &[]), 0);
     }
 
@@ -728,5 +871,6 @@ mod tests {
         assert!(StrCol::parse(&[2, 1, 12, 0], &[0], &ctx).is_err());
         assert!(StrCol::parse(&[5, 1, 1, b'z'], &[0], &ctx).is_err());
         assert!(StrCol::parse(&[0, 1, 0], &[7], &ctx).is_err());
+        assert!(StrCol::parse(&[6, 1, 1, 2, 1, 1, 0], &[0], &ctx).is_err());
     }
 }

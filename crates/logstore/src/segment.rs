@@ -39,7 +39,7 @@
 
 use crate::bloom::Bloom;
 use crate::codec::{put_bytes, put_ivarint, put_uvarint, DecodeError, FxMap, HashSet64, Reader};
-use crate::colenc::{ColBuf, Rows, StrCol};
+use crate::colenc::{self, ColBuf, Rows, StrCol};
 use crate::record::LogRecord;
 use crate::shred::{self, shred, Shredded};
 use crate::tokens;
@@ -65,6 +65,12 @@ pub struct BuildOptions {
     pub block_rows: usize,
     pub block_bytes: usize,
     pub zstd_level: i32,
+    /// Level for large free-text columns (messages, raw lines), where a
+    /// slower level pays off most.
+    pub zstd_level_text: i32,
+    /// Columns at least this large (uncompressed) with free text use
+    /// `zstd_level_text`.
+    pub text_column_bytes: usize,
     pub bloom_bits_per_key: usize,
 }
 
@@ -74,7 +80,9 @@ impl Default for BuildOptions {
             block_rows: 8192,
             block_bytes: 1 << 20,
             zstd_level: 3,
-            bloom_bits_per_key: 5,
+            zstd_level_text: 7,
+            text_column_bytes: 32 << 10,
+            bloom_bits_per_key: 8,
         }
     }
 }
@@ -86,6 +94,9 @@ pub struct ColMeta {
     /// Uncompressed length.
     pub rlen: u32,
     pub compressed: bool,
+    /// Which bytes values can contain ([`crate::colenc::charset_class`]), so
+    /// a search can skip the column without decompressing it.
+    pub charset: u8,
 }
 
 #[derive(Clone, Debug)]
@@ -197,6 +208,7 @@ struct BlockBuilder {
     tokens: HashSet64,
     traces: Vec<u64>,
     zctx: Option<zstd::bulk::Compressor<'static>>,
+    zctx_text: Option<zstd::bulk::Compressor<'static>>,
 }
 
 impl BlockBuilder {
@@ -386,17 +398,27 @@ impl BlockBuilder {
         let zctx = self
             .zctx
             .get_or_insert_with(|| zstd::bulk::Compressor::new(opts.zstd_level).expect("zstd context"));
+        let zctx_text = self
+            .zctx_text
+            .get_or_insert_with(|| zstd::bulk::Compressor::new(opts.zstd_level_text).expect("zstd context"));
         let mut cols_meta = Vec::with_capacity(self.cols.len());
         for c in &self.cols {
             let mut stored = false;
             if c.len() >= 64 {
-                if let Ok(z) = zctx.compress(c) {
+                // large plain-text columns (kind 0) get the slower level
+                let z = if c.len() >= opts.text_column_bytes && c[0] == 0 {
+                    zctx_text.compress(c)
+                } else {
+                    zctx.compress(c)
+                };
+                if let Ok(z) = z {
                     if z.len() < c.len() {
                         out.extend_from_slice(&z);
                         cols_meta.push(ColMeta {
                             clen: z.len() as u32,
                             rlen: c.len() as u32,
                             compressed: true,
+                            charset: colenc::charset_class(c),
                         });
                         stored = true;
                     }
@@ -408,6 +430,7 @@ impl BlockBuilder {
                     clen: c.len() as u32,
                     rlen: c.len() as u32,
                     compressed: false,
+                    charset: colenc::charset_class(c),
                 });
             }
         }
@@ -478,6 +501,7 @@ fn encode_footer(m: &SegmentMeta) -> Vec<u8> {
         for c in &b.cols {
             put_uvarint(&mut f, (u64::from(c.clen) << 1) | u64::from(c.compressed));
             put_uvarint(&mut f, u64::from(c.rlen));
+            f.push(c.charset);
         }
         let mut tb = Vec::new();
         b.tokens.to_bytes(&mut tb);
@@ -575,6 +599,7 @@ pub fn decode_footer(f: &[u8], crc: u32, data_end: u64) -> Result<SegmentMeta, S
                 clen,
                 rlen,
                 compressed: x & 1 == 1,
+                charset: r.u8().map_err(d)?,
             });
         }
         if total != u64::from(len) || cols.len() < C_FIXED {
@@ -771,26 +796,30 @@ pub fn read_block(
     let mut cand: Vec<bool> = (0..n)
         .map(|i| ts[i] >= f.start && ts[i] < f.end && (f.sid_ok)(sids[i]))
         .collect();
-    // trace ids
     let traceb = col(C_TRACE)?;
-    if traceb.len() < n {
-        return Err(format!("block {bi}: trace column too short"));
-    }
-    let mut trace_ids: Vec<Option<[u8; 16]>> = Vec::with_capacity(n);
-    {
+    let parse_traces = || -> Result<Vec<Option<[u8; 16]>>, String> {
+        if traceb.len() < n {
+            return Err(format!("block {bi}: trace column too short"));
+        }
+        let mut out = Vec::with_capacity(n);
         let mut p = n;
-        for i in 0..n {
-            if traceb[i] != 0 {
+        for &flag in &traceb[..n] {
+            if flag != 0 {
                 let t: [u8; 16] = traceb
                     .get(p..p + 16)
                     .and_then(|s| s.try_into().ok())
                     .ok_or_else(|| format!("block {bi}: trace column truncated"))?;
                 p += 16;
-                trace_ids.push(Some(t));
+                out.push(Some(t));
             } else {
-                trace_ids.push(None);
+                out.push(None);
             }
         }
+        Ok(out)
+    };
+    let mut trace_ids: Vec<Option<[u8; 16]>> = Vec::new();
+    if f.trace_id.is_some() {
+        trace_ids = parse_traces()?;
     }
     if let Some(want) = f.trace_id {
         for i in 0..n {
@@ -816,10 +845,12 @@ pub fn read_block(
     };
     let mut raw_rows = Vec::new();
     let mut key_rows: Vec<Vec<u32>> = vec![Vec::new(); nk];
+    let mut row_shape: Vec<u32> = Vec::with_capacity(n);
     {
         let mut r = Reader::new(&mshape);
         for i in 0..n as u32 {
             let s = r.len(dict.mshapes.len()).map_err(de)?;
+            row_shape.push(s as u32);
             if s == 0 {
                 raw_rows.push(i);
             } else {
@@ -833,14 +864,11 @@ pub fn read_block(
         }
     }
     let raw = StrCol::parse(&col(C_RAW)?, &raw_rows, &ctx)?;
-    let mut keycols = Vec::with_capacity(nk);
-    for (j, kr) in key_rows.iter().enumerate() {
-        keycols.push(StrCol::parse(&col(C_FIXED + nf + j)?, kr, &ctx)?);
-    }
+    let mut keycols: Vec<Option<StrCol>> = (0..nk).map(|_| None).collect();
     // Needle pre-filter: a needle that cannot span JSON syntax lies inside one
     // key or value, so the rows holding it are found by searching the columns
-    // without rebuilding any line. (The full filter still runs on the rebuilt
-    // candidate lines.)
+    // (skipping, undecompressed, those whose charset cannot hold it) without
+    // rebuilding any line. The full filter still runs on the rebuilt lines.
     for needle in f.needles {
         if !needle_within_values(needle) || dict.key_names.iter().any(|k| contains(k.as_bytes(), needle)) {
             continue;
@@ -853,10 +881,14 @@ pub fn read_block(
                 hit_rows[raw_rows[i] as usize] = true;
             }
         }
-        for (j, kc) in keycols.iter().enumerate() {
-            if kc.is_empty() {
+        for j in 0..nk {
+            if key_rows[j].is_empty() || !colenc::charset_admits(bm.cols[C_FIXED + nf + j].charset, needle) {
                 continue;
             }
+            if keycols[j].is_none() {
+                keycols[j] = Some(StrCol::parse(&col(C_FIXED + nf + j)?, &key_rows[j], &ctx)?);
+            }
+            let kc = keycols[j].as_ref().expect("parsed above");
             let mut hit = vec![false; kc.len()];
             kc.mark_containing(needle, &ctx, &mut hit);
             for (i, h) in hit.iter().enumerate() {
@@ -872,23 +904,26 @@ pub fn read_block(
     if !cand.iter().any(|&c| c) {
         return Ok(());
     }
-    let mut kpos = vec![0usize; nk];
-    let mut rawpos = 0usize;
-    let mut r = Reader::new(&mshape);
-    let mut lines: Vec<Option<String>> = Vec::with_capacity(n);
+    for j in 0..nk {
+        if keycols[j].is_none() {
+            keycols[j] = Some(StrCol::parse(&col(C_FIXED + nf + j)?, &key_rows[j], &ctx)?);
+        }
+    }
+    let keycols: Vec<StrCol> = keycols.into_iter().map(|c| c.expect("all parsed")).collect();
+    // Rebuild candidate lines only; a value's position in its column is the
+    // number of earlier rows holding that column.
+    let mut lines: Vec<Option<String>> = vec![None; n];
     let mut vrefs: Vec<(usize, usize)> = Vec::new();
     let mut keys: Vec<&str> = Vec::new();
-    for c in cand.iter_mut() {
-        let s = r.len(dict.mshapes.len()).map_err(de)?;
-        let mut line = None;
-        if s == 0 {
-            if rawpos >= raw.len() {
-                return Err(format!("block {bi}: raw line column too short"));
-            }
-            if *c {
-                line = Some(raw.get(rawpos, &ctx));
-            }
-            rawpos += 1;
+    for i in 0..n {
+        if !cand[i] {
+            continue;
+        }
+        let row = i as u32;
+        let s = row_shape[i] as usize;
+        let line = if s == 0 {
+            let p = raw_rows.partition_point(|&r| r < row);
+            raw.get(p, &ctx)
         } else {
             let (style, ids, kinds) = &dict.mshapes[s - 1];
             vrefs.clear();
@@ -903,36 +938,35 @@ pub fn read_block(
                 if kind == shred::OPEN {
                     continue;
                 }
-                if kpos[id] >= keycols[id].len() {
-                    return Err(format!("block {bi}: key column too short"));
+                let p = key_rows[id].partition_point(|&r| r < row);
+                if key_rows[id].get(p) != Some(&row) {
+                    return Err(format!("block {bi}: key column out of step"));
                 }
-                vrefs.push((id, kpos[id]));
-                kpos[id] += 1;
+                vrefs.push((id, p));
             }
-            if *c {
-                let mut l = String::with_capacity(512);
-                let mut k = 0;
-                shred::unshred_with(*style, &keys, kinds, &mut l, |out| {
-                    if let Some(&(id, pos)) = vrefs.get(k) {
-                        keycols[id].push_to(pos, &ctx, out);
-                    }
-                    k += 1;
-                });
-                line = Some(l);
-            }
+            let mut l = String::with_capacity(512);
+            let mut k = 0;
+            shred::unshred_with(*style, &keys, kinds, &mut l, |out| {
+                if let Some(&(id, pos)) = vrefs.get(k) {
+                    keycols[id].push_to(pos, &ctx, out);
+                }
+                k += 1;
+            });
+            l
+        };
+        if (f.line_ok)(&line) {
+            lines[i] = Some(line);
+        } else {
+            cand[i] = false;
         }
-        if let Some(l) = &line {
-            if !(f.line_ok)(l) {
-                *c = false;
-                line = None;
-            }
-        }
-        lines.push(line);
     }
     if !cand.iter().any(|&c| c) {
         return Ok(());
     }
     // the rest
+    if trace_ids.is_empty() {
+        trace_ids = parse_traces()?;
+    }
     let sevb = col(C_SEV)?;
     let mut sev_r = Reader::new(&sevb);
     let spanb = col(C_SPAN)?;

@@ -7,7 +7,8 @@
 //! (user+sys from /proc/self/stat, all threads) and MB of JSON per CPU-second.
 //!
 //! `logbench search --dir D --needle S [--runs N]`: `|= S` over the whole
-//! time range, prints the best wall time of N runs and the match count.
+//! time range, prints the best wall time of N runs, the average thread CPU
+//! time per run, the match count and the blocks read/skipped per run.
 //!
 //! `logbench size --dir D`: bytes of segments and WAL.
 
@@ -30,6 +31,15 @@ fn cpu_seconds() -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // utime = field 14, stime = 15 (1-based, counting pid and comm): index 11, 12 here
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU time of the calling thread in seconds (/proc/thread-self/schedstat;
+/// scheduler-tick resolution, so searches report an average over runs).
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()))
+        .map_or(0.0, |ns| ns / 1e9)
 }
 
 fn field<'a>(line: &'a str, key: &memchr::memmem::Finder<'_>) -> Option<&'a str> {
@@ -72,10 +82,24 @@ fn parse_ts(s: &str) -> Option<i64> {
 
 fn ingest(corpus: &str, dir: &str, batch: usize) {
     let _ = std::fs::remove_dir_all(dir);
-    let opts = Options {
+    let mut opts = Options {
         fsync: FsyncPolicy::Interval(std::time::Duration::from_secs(1)),
         ..Default::default()
     };
+    // experiment knobs
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    if let Some(v) = env("LOGSTORE_BLOCK_ROWS") {
+        opts.build.block_rows = v;
+    }
+    if let Some(v) = env("LOGSTORE_BLOOM_BITS") {
+        opts.build.bloom_bits_per_key = v;
+    }
+    if let Some(v) = env("LOGSTORE_ZSTD_LEVEL") {
+        opts.build.zstd_level = v as i32;
+    }
+    if let Some(v) = env("LOGSTORE_ZSTD_LEVEL_TEXT") {
+        opts.build.zstd_level_text = v as i32;
+    }
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let store = LogStore::open(dir, opts).unwrap_or_else(|e| die(&e.to_string()));
@@ -138,6 +162,7 @@ fn search(dir: &str, needle: &str, runs: usize) {
     let store = LogStore::open(dir, Options::default()).unwrap_or_else(|e| die(&e.to_string()));
     let mut best = f64::MAX;
     let mut count = 0;
+    let cpu_start = thread_cpu();
     let m0 = store.metrics();
     for _ in 0..runs {
         let t = Instant::now();
@@ -151,10 +176,11 @@ fn search(dir: &str, needle: &str, runs: usize) {
         }
         best = best.min(t.elapsed().as_secs_f64());
     }
+    let avg_cpu = (thread_cpu() - cpu_start) / runs as f64;
     let m = store.metrics();
     let blocks: usize = store.segment_keys("fake").len();
     println!(
-        "needle={needle} matches={count} best_s={best:.4} blocks_read_per_run={} blocks_skipped_per_run={} segments={blocks}",
+        "needle={needle} matches={count} best_s={best:.4} avg_cpu_s={avg_cpu:.4} blocks_read_per_run={} blocks_skipped_per_run={} segments={blocks}",
         (m.blocks_read - m0.blocks_read) / runs as u64,
         (m.blocks_skipped_by_bloom - m0.blocks_skipped_by_bloom) / runs as u64
     );
