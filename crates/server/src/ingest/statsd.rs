@@ -63,7 +63,8 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "statsd: receive failed"),
             },
             _ = tick.tick() => flush(&agg, &state).await,
-            _ = shutdown.wait_for(|v| *v) => break,
+            // `is_ok` drops the watch guard before any other branch awaits.
+            _ = async { shutdown.wait_for(|v| *v).await.is_ok() } => break,
         }
     }
     // Drain what the kernel already holds, then write it out.
