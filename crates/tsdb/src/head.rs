@@ -41,6 +41,7 @@ use sightline_model::{
     AppendError, Appender, CommitStats, LabelRef, Labels, Limits, MatchOp, Matcher, MetricMetadata, Sample,
     SampleIterator, SeriesRef, StorageError,
 };
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -352,25 +353,25 @@ impl SeriesData {
 
     /// Chunks overlapping `[mint, maxt]` (the open one copied) and the
     /// out-of-order samples in range.
-    fn snapshot(&self, mint: i64, maxt: i64) -> (Vec<Arc<Chunk>>, Vec<Sample>) {
-        let mut chunks: Vec<Arc<Chunk>> = self
+    fn snapshot(&self, mint: i64, maxt: i64) -> Snapshot {
+        let chunks: Vec<Arc<Chunk>> = self
             .chunks
             .iter()
             .filter(|c| c.max_t() >= mint && c.min_t() <= maxt)
             .cloned()
             .collect();
-        if let Some(c) = &self.open {
-            if !c.is_empty() && c.max_t() >= mint && c.min_t() <= maxt {
-                chunks.push(Arc::new(c.snapshot()));
-            }
-        }
+        let open = self
+            .open
+            .as_ref()
+            .filter(|c| !c.is_empty() && c.max_t() >= mint && c.min_t() <= maxt)
+            .map(|c| c.snapshot());
         let ooo = self
             .ooo
             .iter()
             .filter(|s| s.t >= mint && s.t <= maxt)
             .copied()
             .collect();
-        (chunks, ooo)
+        Snapshot { chunks, open, ooo }
     }
 
     /// Appends the samples in `[mint, maxt)` to `out` in time order (in-order
@@ -424,6 +425,20 @@ impl SeriesData {
             self.chunks.shrink_to_fit();
         }
         dropped
+    }
+}
+
+/// A series' data in a query range, detached from the head.
+#[derive(Clone, Default)]
+struct Snapshot {
+    chunks: Vec<Arc<Chunk>>,
+    open: Option<Chunk>,
+    ooo: Vec<Sample>,
+}
+
+impl Snapshot {
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && self.open.is_none() && self.ooo.is_empty()
     }
 }
 
@@ -542,51 +557,61 @@ impl Postings {
         )
     }
 
-    fn for_nonempty(&self, m: &Matcher) -> Vec<u64> {
+    fn for_nonempty(&self, m: &Matcher) -> Cow<'_, [u64]> {
         match m.op {
-            MatchOp::Equal => self
-                .map
-                .get(m.name.as_str())
-                .and_then(|vs| vs.get(m.value.as_str()))
-                .cloned()
-                .unwrap_or_default(),
+            MatchOp::Equal => Cow::Borrowed(
+                self.map
+                    .get(m.name.as_str())
+                    .and_then(|vs| vs.get(m.value.as_str()))
+                    .map(|l| l.as_slice())
+                    .unwrap_or_default(),
+            ),
             MatchOp::Regex => match m.set_matches() {
                 Some(set) => {
                     let Some(vs) = self.map.get(m.name.as_str()) else {
-                        return Vec::new();
+                        return Cow::Borrowed(&[]);
                     };
-                    union_many(
-                        set.iter()
-                            .filter_map(|v| vs.get(*v))
-                            .map(|l| l.as_slice())
-                            .collect(),
-                    )
+                    let lists: Vec<&[u64]> = set
+                        .iter()
+                        .filter_map(|v| vs.get(*v))
+                        .map(|l| l.as_slice())
+                        .collect();
+                    if lists.len() == 1 {
+                        return Cow::Borrowed(lists[0]);
+                    }
+                    Cow::Owned(union_many(lists))
                 }
-                None => self.values_where(&m.name, |v| m.matches(v)),
+                None => Cow::Owned(self.values_where(&m.name, |v| m.matches(v))),
             },
-            MatchOp::NotEqual | MatchOp::NotRegex => self.values_where(&m.name, |v| m.matches(v)),
+            MatchOp::NotEqual | MatchOp::NotRegex => Cow::Owned(self.values_where(&m.name, |v| m.matches(v))),
         }
     }
 
     /// Sorted ids matching all `matchers` (every series when empty).
-    fn for_matchers(&self, matchers: &[Matcher]) -> Vec<u64> {
-        let mut acc: Option<Vec<u64>> = None;
-        for m in matchers.iter().filter(|m| !m.matches_empty()) {
+    /// Equality matchers go first: they are direct lookups and usually the
+    /// most selective.
+    fn for_matchers(&self, matchers: &[Matcher]) -> Cow<'_, [u64]> {
+        let mut positive: Vec<&Matcher> = matchers.iter().filter(|m| !m.matches_empty()).collect();
+        positive.sort_by_key(|m| m.op != MatchOp::Equal);
+        let mut acc: Option<Cow<'_, [u64]>> = None;
+        for m in positive {
             let p = self.for_nonempty(m);
             let next = match acc.take() {
                 None => p,
-                Some(a) => intersect(&a, &p),
+                Some(a) => Cow::Owned(intersect(&a, &p)),
             };
             if next.is_empty() {
                 return next;
             }
             acc = Some(next);
         }
-        let mut base = acc.unwrap_or_else(|| self.all.clone());
+        let mut base = acc.unwrap_or(Cow::Borrowed(&self.all));
         for m in matchers.iter().filter(|m| m.matches_empty()) {
             // Series lacking the label match; drop those whose value fails.
             let neg = self.values_where(&m.name, |v| !m.matches(v));
-            base = subtract(&base, &neg);
+            if !neg.is_empty() {
+                base = Cow::Owned(subtract(&base, &neg));
+            }
         }
         base
     }
@@ -974,9 +999,10 @@ impl Head {
         matchers: &[Matcher],
         deadline: Option<Instant>,
     ) -> Result<Vec<Arc<MemSeries>>, StorageError> {
-        let ids = self.postings.read().for_matchers(matchers);
+        let postings = self.postings.read();
+        let ids = postings.for_matchers(matchers);
         let mut out = Vec::with_capacity(ids.len());
-        for (i, id) in ids.into_iter().enumerate() {
+        for (i, &id) in ids.iter().enumerate() {
             if i % 1024 == 1023 && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(StorageError::DeadlineExceeded);
             }
@@ -988,39 +1014,25 @@ impl Head {
         Ok(out)
     }
 
-    /// Series matching `matchers` with samples in `[mint, maxt]`, sorted by
-    /// labels, each with an iterator over a snapshot of its data. With
-    /// `labels_only`, every matching series (iterators empty). Stops after
-    /// `limit` series when non-zero.
+    /// Series matching `matchers`, sorted by labels, yielded lazily: each
+    /// series' data in `[mint, maxt]` is snapshotted when the set reaches it
+    /// (series without samples there are skipped). With `labels_only`, every
+    /// matching series is yielded with an empty iterator.
     pub fn select(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
         labels_only: bool,
-        limit: usize,
         deadline: Option<Instant>,
-    ) -> Result<Vec<(Labels, HeadSeriesIter)>, StorageError> {
+    ) -> Result<HeadSeriesSet, StorageError> {
         let series = self.matching(matchers, deadline)?;
-        let mut out = Vec::new();
-        for (i, s) in series.iter().enumerate() {
-            if limit > 0 && out.len() >= limit {
-                break;
-            }
-            if i % 256 == 255 && deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(StorageError::DeadlineExceeded);
-            }
-            if labels_only {
-                out.push((s.labels(), HeadSeriesIter::empty()));
-                continue;
-            }
-            let (chunks, ooo) = s.data.lock().snapshot(mint, maxt);
-            if chunks.is_empty() && ooo.is_empty() {
-                continue;
-            }
-            out.push((s.labels(), HeadSeriesIter::new(chunks, ooo, mint, maxt)));
-        }
-        Ok(out)
+        Ok(HeadSeriesSet {
+            series: series.into_iter(),
+            mint,
+            maxt,
+            labels_only,
+        })
     }
 
     /// Sorted label names of series matching `matchers` (all if empty).
@@ -1236,11 +1248,39 @@ impl Head {
     }
 }
 
+/// The series of a head select, in label order (see [`Head::select`]).
+pub struct HeadSeriesSet {
+    series: std::vec::IntoIter<Arc<MemSeries>>,
+    mint: i64,
+    maxt: i64,
+    labels_only: bool,
+}
+
+impl Iterator for HeadSeriesSet {
+    type Item = (Labels, HeadSeriesIter);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        for s in self.series.by_ref() {
+            if self.labels_only {
+                return Some((s.labels(), HeadSeriesIter::empty()));
+            }
+            let snap = s.data.lock().snapshot(self.mint, self.maxt);
+            if !snap.is_empty() {
+                return Some((s.labels(), HeadSeriesIter::new(snap, self.mint, self.maxt)));
+            }
+        }
+        None
+    }
+}
+
 /// Samples of one head series: a snapshot of its chunks merged with its
 /// out-of-order samples, limited to `[mint, maxt]`. Allocation-free while
 /// iterating.
 pub struct HeadSeriesIter {
+    /// Completed chunks in range (shared with the head).
     chunks: Vec<Arc<Chunk>>,
+    /// A copy of the open chunk, when in range (iterated after `chunks`).
+    open: Option<Chunk>,
     ci: usize,
     dec: Decoder,
     ooo: Vec<Sample>,
@@ -1251,22 +1291,36 @@ pub struct HeadSeriesIter {
 }
 
 impl HeadSeriesIter {
-    fn new(chunks: Vec<Arc<Chunk>>, ooo: Vec<Sample>, mint: i64, maxt: i64) -> Self {
-        let dec = chunks.first().map(|c| c.decoder()).unwrap_or_default();
-        Self {
-            chunks,
+    fn new(snap: Snapshot, mint: i64, maxt: i64) -> Self {
+        let mut it = Self {
+            chunks: snap.chunks,
+            open: snap.open,
             ci: 0,
-            dec,
-            ooo,
+            dec: Decoder::default(),
+            ooo: snap.ooo,
             oi: 0,
             peek: None,
             mint,
             maxt,
-        }
+        };
+        it.dec = it.chunk(0).map(|c| c.decoder()).unwrap_or_default();
+        it
     }
 
     fn empty() -> Self {
-        Self::new(Vec::new(), Vec::new(), 0, -1)
+        Self::new(Snapshot::default(), 0, -1)
+    }
+
+    fn chunk(&self, i: usize) -> Option<&Chunk> {
+        match self.chunks.get(i) {
+            Some(c) => Some(c),
+            None if i == self.chunks.len() => self.open.as_ref(),
+            None => None,
+        }
+    }
+
+    fn num_chunks(&self) -> usize {
+        self.chunks.len() + usize::from(self.open.is_some())
     }
 
     /// The next in-order sample in range.
@@ -1274,8 +1328,11 @@ impl HeadSeriesIter {
         if let Some(s) = self.peek.take() {
             return Some(s);
         }
-        while self.ci < self.chunks.len() {
-            let c = &self.chunks[self.ci];
+        while self.ci < self.num_chunks() {
+            let c = match self.chunks.get(self.ci) {
+                Some(c) => &**c,
+                None => self.open.as_ref()?,
+            };
             while let Some(s) = self.dec.next(c.bytes()) {
                 if s.t > self.maxt {
                     break;
@@ -1285,8 +1342,8 @@ impl HeadSeriesIter {
                 }
             }
             self.ci += 1;
-            if let Some(c) = self.chunks.get(self.ci) {
-                self.dec = c.decoder();
+            if let Some(d) = self.chunk(self.ci).map(|c| c.decoder()) {
+                self.dec = d;
             }
         }
         None
@@ -1329,12 +1386,14 @@ impl SampleIterator for HeadSeriesIter {
         if self.peek.is_none() {
             // Skip whole chunks ending before `t`.
             let mut skipped = false;
-            while self.ci + 1 < self.chunks.len() && self.chunks[self.ci].max_t() < t {
+            while self.ci + 1 < self.num_chunks() && self.chunk(self.ci).is_some_and(|c| c.max_t() < t) {
                 self.ci += 1;
                 skipped = true;
             }
             if skipped {
-                self.dec = self.chunks[self.ci].decoder();
+                if let Some(d) = self.chunk(self.ci).map(|c| c.decoder()) {
+                    self.dec = d;
+                }
             }
         }
         while self.oi < self.ooo.len() && self.ooo[self.oi].t < t {
@@ -1677,14 +1736,18 @@ mod tests {
             &[(10, 1.0), (20, 2.0), (30, 3.0), (40, 4.0), (50, 5.0)],
         );
         add(&head, &[("__name__", "m")], &[(15, 1.5), (45, 4.5), (5, 0.5)]);
-        let (chunks, ooo) = s.data.lock().snapshot(i64::MIN, i64::MAX);
-        assert_eq!(chunks.len(), 2);
-        assert_eq!(ooo.len(), 3);
-        let mut it = HeadSeriesIter::new(chunks.clone(), ooo.clone(), i64::MIN, i64::MAX);
+        let snap = s.data.lock().snapshot(i64::MIN, i64::MAX);
+        assert_eq!(snap.chunks.len(), 1);
+        assert!(snap.open.is_some());
+        assert_eq!(snap.ooo.len(), 3);
+        let mut it = HeadSeriesIter::new(snap.clone(), i64::MIN, i64::MAX);
         assert_eq!(drain(&mut it), vec![5, 10, 15, 20, 30, 40, 45, 50]);
-        let mut it = HeadSeriesIter::new(chunks.clone(), ooo.clone(), 12, 44);
+        let mut it = HeadSeriesIter::new(snap.clone(), 12, 44);
         assert_eq!(drain(&mut it), vec![15, 20, 30, 40]);
-        let mut it = HeadSeriesIter::new(chunks, ooo, i64::MIN, i64::MAX);
+        // A range inside the open chunk only.
+        let mut it = HeadSeriesIter::new(s.data.lock().snapshot(45, 60), 45, 60);
+        assert_eq!(drain(&mut it), vec![45, 50]);
+        let mut it = HeadSeriesIter::new(snap, i64::MIN, i64::MAX);
         assert_eq!(it.seek(16).map(|s| s.t), Some(20));
         assert_eq!(it.seek(41).map(|s| s.t), Some(45));
         assert_eq!(it.next().map(|s| s.t), Some(50));

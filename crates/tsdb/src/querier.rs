@@ -20,7 +20,8 @@ use sightline_model::{
 use std::sync::Arc;
 use std::time::Instant;
 
-type Source = std::vec::IntoIter<(Labels, Box<dyn SampleIterator>)>;
+/// One source's series, sorted by labels.
+pub type Source = Box<dyn Iterator<Item = (Labels, Box<dyn SampleIterator>)> + Send>;
 
 /// A read view over `[mint, maxt]` (inclusive, ms).
 pub struct TsdbQuerier<'a> {
@@ -78,19 +79,18 @@ impl Querier for TsdbQuerier<'_> {
         let mut sources: Vec<Source> = Vec::new();
         if mint <= maxt {
             for b in self.blocks_in(mint, maxt) {
-                sources.push(b.select(matchers, mint, maxt, hints.labels_only)?.into_iter());
+                sources.push(Box::new(
+                    b.select(matchers, mint, maxt, hints.labels_only)?.into_iter(),
+                ));
                 check_deadline(hints.deadline)?;
             }
             if hints.labels_only || self.head_overlaps(mint, maxt) {
                 let head = self
                     .head
-                    .select(matchers, mint, maxt, hints.labels_only, 0, hints.deadline)?;
-                sources.push(
-                    head.into_iter()
-                        .map(|(l, it)| (l, Box::new(it) as Box<dyn SampleIterator>))
-                        .collect::<Vec<_>>()
-                        .into_iter(),
-                );
+                    .select(matchers, mint, maxt, hints.labels_only, hints.deadline)?;
+                sources.push(Box::new(
+                    head.map(|(l, it)| (l, Box::new(it) as Box<dyn SampleIterator>)),
+                ));
             }
         }
         Ok(Box::new(MergedSeriesSet::new(
@@ -296,7 +296,7 @@ mod tests {
             vec![(l("a"), it(&[(1, 1.0)])), (l("c"), it(&[(1, 1.0)]))];
         let b: Vec<(Labels, Box<dyn SampleIterator>)> =
             vec![(l("b"), it(&[(1, 1.0)])), (l("c"), it(&[(2, 1.0)]))];
-        let set = MergedSeriesSet::new(vec![a.into_iter(), b.into_iter()], 0, None);
+        let set = MergedSeriesSet::new(vec![Box::new(a.into_iter()), Box::new(b.into_iter())], 0, None);
         let got: Vec<(String, usize)> = set
             .map(|s| {
                 let mut s = s.unwrap();
