@@ -2,7 +2,8 @@
 //!
 //! A [`TsdbQuerier`] holds the blocks that existed when it was opened (each
 //! an `Arc`, so retention or compaction deleting a block does not disturb
-//! it) and reads the head at select time (a per-series snapshot of chunks).
+//! it). The head is read at select time: its matching series are resolved
+//! then, and each series' data is snapshotted when the stream reaches it.
 //!
 //! `select` asks every source (blocks overlapping the range, then the head)
 //! for its matching series, each sorted by labels, and merges them: series
