@@ -463,10 +463,13 @@ impl StrCol {
             }
             5 => {
                 let name = r.str().map_err(e)?.to_string();
-                if rows
-                    .iter()
-                    .any(|&row| ctx.stream(row).and_then(|l| l.get(&name)).is_none())
-                {
+                let has: Vec<bool> = ctx.streams.iter().map(|l| l.get(&name).is_some()).collect();
+                let ok = |row: u32| {
+                    ctx.sids
+                        .get(row as usize)
+                        .is_some_and(|&s| has.get(s as usize).copied().unwrap_or(false))
+                };
+                if !rows.iter().all(|&row| ok(row)) {
                     return Err("stream label column: row stream lacks the label".into());
                 }
                 StrCol::Label {
@@ -487,17 +490,23 @@ impl StrCol {
                 if k == 0 && n > 0 {
                     return Err("template index out of range".into());
                 }
-                let mut vars = r.take(r.remaining()).map_err(e)?.split(|&b| b == 0);
-                let mut data = Vec::with_capacity(n * 64);
+                let vars = r.take(r.remaining()).map_err(e)?;
+                // skeletons split at their variable markers, once
+                let parts: Vec<Vec<&[u8]>> = skels.iter().map(|s| s.split(|&b| b == 1).collect()).collect();
+                let mut vp = 0usize;
+                let mut data = Vec::with_capacity(n * 64 + vars.len());
                 let mut offs = Vec::with_capacity(n + 1);
                 offs.push(0u32);
                 for id in idx {
-                    for &b in skels[id] {
-                        if b == 1 {
-                            data.extend_from_slice(vars.next().ok_or("template variables run out")?);
-                        } else {
-                            data.push(b);
-                        }
+                    let ps = &parts[id];
+                    data.extend_from_slice(ps[0]);
+                    for p in &ps[1..] {
+                        let end = memchr::memchr(0, &vars[vp.min(vars.len())..])
+                            .map(|x| x + vp)
+                            .ok_or("template variables run out")?;
+                        data.extend_from_slice(&vars[vp..end]);
+                        vp = end + 1;
+                        data.extend_from_slice(p);
                     }
                     offs.push(data.len() as u32);
                 }
