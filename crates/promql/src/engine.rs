@@ -329,7 +329,18 @@ fn time_range(
                 time_range(a, (lo, hi), query, lookback, acc);
             }
         }
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        Expr::Extension(_) => {
+            if let Some(x) = crate::extended::ext_range(e) {
+                let off = offset_ms(&x.ms.vs.offset);
+                let (a, b) = at_of(&x.ms.vs.at).map_or((lo, hi), |t| (t, t));
+                // Anchors look back from the range start, smoothing looks past the end.
+                add(
+                    a - off - x.ms.range.as_millis() as i64 - lookback,
+                    b - off + lookback,
+                );
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
     }
 }
 
@@ -397,6 +408,10 @@ fn check_times(e: &Expr) -> Res<()> {
             }
         }
         Expr::Call(c) => c.args.args.iter().try_for_each(|a| check_times(a)),
+        Expr::Extension(_) => match crate::extended::ext_range(e) {
+            Some(x) => check_times(&Expr::MatrixSelector(x.ms.clone())),
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
 }
@@ -418,10 +433,15 @@ pub fn parse(query: &str) -> Res<Expr> {
         // Only fails if the parser learns the name itself, which is fine.
         let _ = promql_parser::parser::register_extra_functions(vec![f]);
     });
-    let expr = promql_parser::parser::parse(query).map_err(|m| Error::Parse {
+    let (text, kinds) = crate::extended::preprocess(query);
+    let perr = |m: String| Error::Parse {
         message: m,
         position: None,
-    })?;
+    };
+    let mut expr = promql_parser::parser::parse(&text).map_err(perr)?;
+    if kinds.iter().any(Option::is_some) {
+        crate::extended::attach(&mut expr, &kinds, &mut 0).map_err(perr)?;
+    }
     check_times(&expr)?;
     Ok(expr)
 }
@@ -1054,7 +1074,9 @@ impl<'a> Ev<'a> {
             Expr::Aggregate(a) => self.eval_aggregate(a),
             Expr::Binary(b) => self.eval_binary(b),
             Expr::Call(c) => functions::eval_call(self, c),
-            Expr::Extension(_) => exec_err("extension expressions are not supported"),
+            Expr::Extension(_) => {
+                exec_err("anchored and smoothed range selectors are only supported as function arguments")
+            }
         }
     }
 
@@ -1321,8 +1343,108 @@ impl<'a> Ev<'a> {
                 }
                 Ok(())
             }
+            Expr::Extension(_) => match crate::extended::ext_range(arg) {
+                Some(x) => self.extended_windows(x, &mut f),
+                None => exec_err("unsupported extension expression"),
+            },
             _ => exec_err(format!("expected a range vector argument, got {arg}")),
         }
+    }
+
+    /// Windows of an `anchored` or `smoothed` range selector.
+    fn extended_windows(
+        &self,
+        x: &crate::extended::ExtRange,
+        f: &mut impl FnMut(&SeriesInfo, usize, &Window) -> Res<()>,
+    ) -> Res<()> {
+        use crate::extended::Kind;
+        let range = x.ms.range.as_millis() as i64;
+        let refs = self.window_refs(&x.ms.vs.at, &x.ms.vs.offset);
+        let lb = self.lookback;
+        let mint = refs.iter().copied().min().unwrap_or(0) - range - lb + 1;
+        let maxt = refs.iter().copied().max().unwrap_or(0) + if x.kind == Kind::Smoothed { lb } else { 0 };
+        let mut idx = 0usize;
+        let mut buf: Vec<Pt> = Vec::new();
+        self.for_each_selected(&x.ms.vs, mint, maxt, |labels, samples| {
+            let info = SeriesInfo {
+                labels,
+                drop_name: false,
+                index: idx,
+            };
+            idx += 1;
+            let pts: Vec<Pt> = samples
+                .iter()
+                .filter(|s| !is_stale_nan(s.v))
+                .map(|s| Pt { t: s.t, v: s.v })
+                .collect();
+            for (i, &r) in refs.iter().enumerate() {
+                let from = r - range;
+                let a = pts.partition_point(|p| p.t <= from);
+                let b = pts.partition_point(|p| p.t <= r);
+                buf.clear();
+                match x.kind {
+                    // No sample inside the range: no result.
+                    Kind::Anchored if a < b => {
+                        if a > 0 && pts[a - 1].t > from - lb {
+                            buf.push(Pt {
+                                t: from,
+                                v: pts[a - 1].v,
+                            });
+                        }
+                        buf.extend_from_slice(&pts[a..b]);
+                    }
+                    Kind::Anchored => {}
+                    // Data only before or only after the range: no result.
+                    Kind::Smoothed
+                        if b == 0
+                            || pts[b - 1].t <= r - lb
+                            || a == pts.len() && pts[a - 1].t < from
+                            || pts
+                                .get(a.saturating_sub(1)..)
+                                .is_some_and(|rest| rest.iter().all(|p| p.t < from || p.t >= r + lb)) => {}
+                    Kind::Smoothed => {
+                        let counter = x.counter;
+                        let at = |t: i64, k: usize| -> Option<f64> {
+                            // k = number of points with p.t <= t.
+                            let prev = k.checked_sub(1).map(|j| pts[j]).filter(|p| p.t > t - lb);
+                            let next = pts.get(k).copied().filter(|p| p.t < t + lb);
+                            match (prev, next) {
+                                (Some(p), _) if p.t == t => Some(p.v),
+                                (Some(p), Some(n)) => {
+                                    let frac = (t - p.t) as f64 / (n.t - p.t) as f64;
+                                    if counter && n.v < p.v {
+                                        // A counter reset between them: it restarted from zero.
+                                        Some(n.v * frac)
+                                    } else {
+                                        Some(p.v + (n.v - p.v) * frac)
+                                    }
+                                }
+                                (Some(p), None) => Some(p.v),
+                                (None, Some(n)) => Some(n.v),
+                                (None, None) => None,
+                            }
+                        };
+                        if let Some(v) = at(from, a) {
+                            buf.push(Pt { t: from, v });
+                        }
+                        buf.extend(pts[a..b].iter().filter(|p| p.t < r));
+                        if let Some(v) = at(r, b) {
+                            buf.push(Pt { t: r, v });
+                        }
+                    }
+                }
+                let w = Window {
+                    pts: &buf,
+                    range_start: from,
+                    range_end: r,
+                    range_ms: range,
+                    ts: self.ts(i),
+                    exact: true,
+                };
+                f(&info, i, &w)?;
+            }
+            Ok(())
+        })
     }
 
     fn slide(
@@ -1357,6 +1479,7 @@ impl<'a> Ev<'a> {
                 range_end: r,
                 range_ms: range,
                 ts: self.ts(i),
+                exact: false,
             };
             f(info, i, &w)?;
         }
@@ -1665,6 +1788,8 @@ pub(crate) struct Window<'p> {
     pub range_ms: i64,
     /// The step's evaluation timestamp.
     pub ts: i64,
+    /// The window's ends are real values (`anchored`/`smoothed`): no extrapolation.
+    pub exact: bool,
 }
 
 pub(crate) fn unwrap_parens(e: &Expr) -> &Expr {

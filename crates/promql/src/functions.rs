@@ -369,6 +369,16 @@ fn absent_result(arg: &Expr, pts: Vec<Pt>) -> Res<Val> {
 fn eval_range_call(ev: &Ev, c: &Call) -> Res<Val> {
     let name = c.func.name;
     let args = &c.args.args;
+    if let Some(x) = args.iter().find_map(|a| crate::extended::ext_range(a)) {
+        let allowed = x.kind.allowed();
+        if !allowed.contains(&name) {
+            return exec_err(format!(
+                "{} modifier can only be used with: {} - not with {name}",
+                x.kind.name(),
+                allowed.join(", ")
+            ));
+        }
+    }
     let n = ev.n();
     let m = &args[0];
     match name {
@@ -608,6 +618,25 @@ fn over_time(ev: &Ev, m: &Expr, keep_name: bool, f: impl Fn(&[Pt]) -> f64) -> Re
 /// `rate`/`increase`/`delta` with Prometheus's extrapolation to the window edges.
 fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> Option<f64> {
     let p = w.pts;
+    if w.exact {
+        // anchored/smoothed: the window's ends are real values.
+        let (first, last) = (p.first()?, p.last()?);
+        let mut result = last.v - first.v;
+        if is_counter {
+            let mut prev = first.v;
+            for x in &p[1..] {
+                if x.v < prev {
+                    result += prev;
+                }
+                prev = x.v;
+            }
+        }
+        return Some(if is_rate {
+            result / (w.range_ms as f64 / 1000.0)
+        } else {
+            result
+        });
+    }
     if p.len() < 2 {
         return None;
     }

@@ -19,6 +19,7 @@
 
 mod aggregate;
 mod engine;
+mod extended;
 mod functions;
 mod info;
 pub mod memstore;
