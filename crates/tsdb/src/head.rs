@@ -449,56 +449,31 @@ struct Applied {
     ooo: bool,
 }
 
+/// Series of one shard keyed by label hash. Entries are bare pointers (8
+/// bytes per bucket); series with colliding hashes simply share a probe
+/// sequence and are told apart by their labels.
 #[derive(Default)]
 struct HashShard {
-    /// Label hash -> the first series with that hash.
-    first: U64Map<Arc<MemSeries>>,
-    /// Further series whose labels hash the same (collisions; rare).
-    collisions: U64Map<Vec<Arc<MemSeries>>>,
+    table: hashbrown::HashTable<Arc<MemSeries>>,
 }
 
 impl HashShard {
     fn find(&self, hash: u64, refs: &[LabelRef<'_>]) -> Option<&Arc<MemSeries>> {
-        let s = self.first.get(&hash)?;
-        if s.labels_eq(refs) {
-            return Some(s);
-        }
-        self.collisions.get(&hash)?.iter().find(|s| s.labels_eq(refs))
+        self.table.find(hash, |s| s.hash == hash && s.labels_eq(refs))
     }
 
     fn insert(&mut self, s: Arc<MemSeries>) {
-        match self.first.entry(s.hash) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(s);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collisions.entry(s.hash).or_default().push(s);
-            }
-        }
+        self.table.insert_unique(s.hash, s, |s| s.hash);
     }
 
     fn remove(&mut self, hash: u64, id: u64) -> bool {
-        if self.first.get(&hash).is_some_and(|s| s.id == id) {
-            self.first.remove(&hash);
-            if let Some(mut rest) = self.collisions.remove(&hash) {
-                let promoted = rest.remove(0);
-                self.first.insert(hash, promoted);
-                if !rest.is_empty() {
-                    self.collisions.insert(hash, rest);
-                }
+        match self.table.find_entry(hash, |s| s.id == id) {
+            Ok(e) => {
+                e.remove();
+                true
             }
-            return true;
+            Err(_) => false,
         }
-        if let Some(list) = self.collisions.get_mut(&hash) {
-            let before = list.len();
-            list.retain(|s| s.id != id);
-            let removed = list.len() != before;
-            if list.is_empty() {
-                self.collisions.remove(&hash);
-            }
-            return removed;
-        }
-        false
     }
 }
 
@@ -743,8 +718,10 @@ pub struct Head {
     pool: Mutex<Vec<(WalBatch, Vec<Arc<MemSeries>>)>>,
 }
 
+/// Shard of a label hash: bits 32..40, independent of the low bits (bucket
+/// index) and top bits (tag) the shard's table uses.
 fn shard_of(h: u64) -> usize {
-    (h as usize) & (SHARDS - 1)
+    (h >> 32) as usize & (SHARDS - 1)
 }
 
 fn id_shard(id: u64) -> usize {
