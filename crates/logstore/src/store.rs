@@ -1019,6 +1019,9 @@ impl LogStore {
     /// `now_ns - retention`), then the oldest segments while the total size
     /// exceeds `max_bytes`.
     pub fn apply_retention(&self, now_ns: i64) -> Result<RetentionStats> {
+        // serialized with flush and compaction, so a compaction never
+        // re-publishes rows retention just dropped
+        let _f = lock(&self.flush_lock);
         let mut st = RetentionStats::default();
         let mut victims: Vec<Arc<SegHandle>> = Vec::new();
         {

@@ -356,6 +356,118 @@ fn compaction_merges_and_preserves_results() {
     assert_eq!(all(&s, &everything()), sorted(c));
 }
 
+#[test]
+fn compaction_inputs_left_by_a_crash_are_removed_at_open() {
+    let d = tempfile::tempdir().unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.compact_min_segments = 2;
+    let c: Vec<_> = corpus().into_iter().filter(|r| r.ts_ns < DAY).collect();
+    {
+        let s = LogStore::open(d.path(), o.clone()).unwrap();
+        for chunk in c.chunks(60) {
+            s.append(T, chunk).unwrap();
+            s.flush().unwrap();
+        }
+        // keep copies of the inputs, as if deleting them had not happened
+        for f in walk(&d.path().join("segments")) {
+            std::fs::copy(&f, saved.path().join(Path::new(&f).file_name().unwrap())).unwrap();
+        }
+        assert_eq!(s.compact().unwrap().input_segments, 3);
+    }
+    let seg_dir = walk(&d.path().join("segments"));
+    let day_dir = Path::new(&seg_dir[0]).parent().unwrap().to_path_buf();
+    for e in std::fs::read_dir(saved.path()).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, day_dir.join(p.file_name().unwrap())).unwrap();
+    }
+    assert_eq!(walk(&d.path().join("segments")).len(), 4);
+    let s = LogStore::open(d.path(), o).unwrap();
+    assert_eq!(s.open_report().replaced_segments_removed, 3);
+    assert_eq!(all(&s, &everything()), sorted(c));
+    assert_eq!(walk(&d.path().join("segments")).len(), 1);
+}
+
+#[test]
+fn unreadable_segments_are_reported_and_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let s = load(d.path(), opts());
+        s.flush().unwrap();
+    }
+    let bad = d.path().join("segments/fake/99/00000000000000ff.seg");
+    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
+    std::fs::write(&bad, b"not a segment at all").unwrap();
+    let s = LogStore::open(d.path(), opts()).unwrap();
+    assert_eq!(s.open_report().unreadable_segments.len(), 1);
+    assert_eq!(all(&s, &everything()), sorted(corpus()));
+    // new segments never reuse the id of an unreadable one
+    s.append(T, &corpus()[..1]).unwrap();
+    s.flush().unwrap();
+    assert!(s
+        .segment_keys(T)
+        .iter()
+        .all(|k| !k.ends_with("00000000000000ff.seg")));
+}
+
+#[test]
+fn every_fsync_policy_survives_reopen_and_maintain_flushes_old_heads() {
+    for p in [
+        FsyncPolicy::Always,
+        FsyncPolicy::Interval(Duration::from_millis(1)),
+        FsyncPolicy::Never,
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let mut o = opts();
+        o.fsync = p;
+        o.head_max_age = Duration::ZERO;
+        {
+            let s = LogStore::open(d.path(), o.clone()).unwrap();
+            s.append(T, &corpus()[..50]).unwrap();
+            s.sync().unwrap();
+        }
+        let s = LogStore::open(d.path(), o).unwrap();
+        assert_eq!(all(&s, &everything()), sorted(corpus()[..50].to_vec()));
+        s.maintain(0).unwrap();
+        assert_eq!(s.metrics().head_records, 0);
+        assert!(s.metrics().segments >= 1);
+        assert_eq!(all(&s, &everything()), sorted(corpus()[..50].to_vec()));
+        s.close().unwrap();
+        assert!(s.append(T, &corpus()[..1]).is_err());
+    }
+}
+
+#[test]
+fn many_small_blocks_merge_in_time_order_across_segments_and_head() {
+    // out-of-order arrival across flushes: segments overlap in time
+    let d = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.build.block_rows = 3;
+    let s = LogStore::open(d.path(), o).unwrap();
+    let mut c = corpus();
+    c.reverse();
+    for chunk in c.chunks(70) {
+        s.append(T, chunk).unwrap();
+        s.flush().unwrap();
+    }
+    s.append(T, &corpus()[..5]).unwrap(); // duplicates of the first records, in the head
+    let mut want = corpus();
+    want.extend(corpus()[..5].iter().cloned());
+    want.sort_by_key(|r| r.ts_ns);
+    let got = all(&s, &everything());
+    assert_eq!(got.len(), want.len());
+    assert!(got.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+    let key = |r: &LogRecord| (r.ts_ns, r.message.clone());
+    let mut a: Vec<_> = got.iter().map(key).collect();
+    let mut b: Vec<_> = want.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    let back = all(&s, &everything().direction(Direction::Backward));
+    assert!(back.windows(2).all(|w| w[0].ts_ns >= w[1].ts_ns));
+    assert_eq!(back.len(), want.len());
+}
+
 fn walk(p: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(p).unwrap() {
