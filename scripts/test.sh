@@ -30,3 +30,12 @@ export SIGHTLINE_PYTHON="$PWD/.venv/bin/python"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --quiet
+
+# PromQL conformance through the binary (`sightline promql-test`), on every
+# public test script kept beside the repository (never copied into it).
+conformance="$(cd .. && pwd)/shared/conformance/promql"
+if [ -d "$conformance" ]; then
+  cargo run -q -p sightline -- promql-test "$conformance"/*.test | tail -n 1
+else
+  echo "note: $conformance not found; PromQL conformance scripts skipped" >&2
+fi

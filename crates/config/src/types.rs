@@ -482,6 +482,8 @@ config_struct! {
         pub translation_strategy: Option<String> = None,
         pub keep_identifying_resource_attributes: bool = false,
         pub convert_histograms_to_nhcb: bool = false,
+        /// Adds `otel_scope_name`/`otel_scope_version`/... labels (Prometheus 3).
+        pub promote_scope_metadata: bool = false,
     }
 }
 
