@@ -374,6 +374,18 @@ impl SeriesData {
         Snapshot { chunks, open, ooo }
     }
 
+    /// Whether any sample may lie in `[mint, maxt]` (by chunk time ranges;
+    /// decodes nothing).
+    fn has_data_in(&self, mint: i64, maxt: i64) -> bool {
+        let overlaps = |a: i64, b: i64| a <= maxt && b >= mint;
+        self.chunks.iter().any(|c| overlaps(c.min_t(), c.max_t()))
+            || self
+                .open
+                .as_ref()
+                .is_some_and(|c| !c.is_empty() && overlaps(c.min_t(), c.max_t()))
+            || self.ooo.iter().any(|s| s.t >= mint && s.t <= maxt)
+    }
+
     /// Appends the samples in `[mint, maxt)` to `out` in time order (in-order
     /// data wins over out-of-order data at equal timestamps).
     fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
@@ -993,8 +1005,9 @@ impl Head {
 
     /// Series matching `matchers`, sorted by labels, yielded lazily: each
     /// series' data in `[mint, maxt]` is snapshotted when the set reaches it
-    /// (series without samples there are skipped). With `labels_only`, every
-    /// matching series is yielded with an empty iterator.
+    /// (series without samples there are skipped). With `labels_only`, the
+    /// same series are yielded with empty iterators (decided from chunk time
+    /// ranges, nothing is decoded).
     pub fn select(
         &self,
         matchers: &[Matcher],
@@ -1239,7 +1252,10 @@ impl Iterator for HeadSeriesSet {
     fn next(&mut self) -> Option<Self::Item> {
         for s in self.series.by_ref() {
             if self.labels_only {
-                return Some((s.labels(), HeadSeriesIter::empty()));
+                if s.data.lock().has_data_in(self.mint, self.maxt) {
+                    return Some((s.labels(), HeadSeriesIter::empty()));
+                }
+                continue;
             }
             let snap = s.data.lock().snapshot(self.mint, self.maxt);
             if !snap.is_empty() {

@@ -80,12 +80,21 @@ impl Querier for TsdbQuerier<'_> {
         let mut sources: Vec<Source> = Vec::new();
         if mint <= maxt {
             for b in self.blocks_in(mint, maxt) {
-                sources.push(Box::new(
-                    b.select(matchers, mint, maxt, hints.labels_only)?.into_iter(),
-                ));
+                // Always select with chunk metadata so series without samples
+                // in range are left out; with `labels_only` the (lazy)
+                // iterators are then dropped unread.
+                let sel = b.select(matchers, mint, maxt, false)?;
+                if hints.labels_only {
+                    sources.push(Box::new(
+                        sel.into_iter()
+                            .map(|(l, _)| (l, Box::new(EmptyIter) as Box<dyn SampleIterator>)),
+                    ));
+                } else {
+                    sources.push(Box::new(sel.into_iter()));
+                }
                 check_deadline(hints.deadline)?;
             }
-            if hints.labels_only || self.head_overlaps(mint, maxt) {
+            if self.head_overlaps(mint, maxt) {
                 let head = self
                     .head
                     .select(matchers, mint, maxt, hints.labels_only, hints.deadline)?;
@@ -125,6 +134,14 @@ impl Querier for TsdbQuerier<'_> {
         out.sort();
         out.dedup();
         Ok(out)
+    }
+}
+
+struct EmptyIter;
+
+impl SampleIterator for EmptyIter {
+    fn next(&mut self) -> Option<Sample> {
+        None
     }
 }
 

@@ -205,3 +205,33 @@ fn select_hints() {
     // A range without data.
     assert!(query(&db, &ms, 3000, 4000).is_empty());
 }
+
+#[test]
+fn labels_only_respects_the_time_range_in_head_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    write(&db, &[("__name__", "a")], &[(1000, 1.0)]);
+    write(&db, &[("__name__", "b")], &[(1000, 1.0), (3 * H, 1.0)]);
+    write(&db, &[("__name__", "c")], &[(3 * H + 1000, 1.0)]);
+    assert_eq!(db.persist_head_now().unwrap(), 1);
+    let names = |mint: i64, maxt: i64| -> Vec<String> {
+        let q = db.querier(mint, maxt).unwrap();
+        let hints = SelectHints {
+            labels_only: true,
+            ..Default::default()
+        };
+        q.select(&[m("__name__", MatchOp::Regex, ".+")], &hints)
+            .unwrap()
+            .map(|s| {
+                let mut s = s.unwrap();
+                assert!(s.samples.next().is_none());
+                s.labels.metric_name().unwrap().to_string()
+            })
+            .collect()
+    };
+    assert_eq!(names(0, H), vec!["a", "b"]);
+    assert_eq!(names(2 * H, 4 * H), vec!["b", "c"]);
+    assert_eq!(names(3 * H + 500, 4 * H), vec!["c"]);
+    assert_eq!(names(i64::MIN, i64::MAX), vec!["a", "b", "c"]);
+    assert!(names(5 * H, 6 * H).is_empty());
+}
