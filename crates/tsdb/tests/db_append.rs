@@ -269,3 +269,16 @@ fn concurrent_appenders() {
     }
     assert_eq!(db.stats().head.samples_appended, 4000);
 }
+
+#[test]
+fn failed_wal_write_makes_nothing_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    write(&db, &[("__name__", "m")], &[(1, 1.0)]);
+    db.close().unwrap();
+    let mut app = db.appender();
+    app.append(&refs(&[("__name__", "m")]), 2, 2.0).unwrap();
+    assert!(app.commit().is_err(), "the WAL refuses writes once closed");
+    assert_eq!(all(&db)[0].1, bits(&[(1, 1.0)]));
+    assert_eq!(db.stats().head.samples_appended, 1);
+}
