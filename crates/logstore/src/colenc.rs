@@ -322,11 +322,36 @@ fn hexval(c: u8) -> u8 {
 /// value only when it is asked for, so scanning a block for a few matching
 /// rows does not pay for formatting every value.
 pub enum StrCol {
-    Text { data: String, offs: Vec<u32> },
-    Timestamp { digits: u32, ns: Vec<i64> },
-    Decimal { scale: u32, vals: Vec<i64> },
-    Dict { vals: Vec<String>, idx: Vec<u32> },
-    Label { name: String, rows: Vec<u32> },
+    Text {
+        data: String,
+        offs: Vec<u32>,
+    },
+    Timestamp {
+        digits: u32,
+        ns: Vec<i64>,
+    },
+    Decimal {
+        scale: u32,
+        vals: Vec<i64>,
+    },
+    Dict {
+        vals: Vec<String>,
+        idx: Vec<u32>,
+    },
+    Label {
+        name: String,
+        rows: Vec<u32>,
+    },
+    /// Skeletons (0x01 marks a variable), skeleton per value, the variables
+    /// blob (0x00-terminated), each variable's start, each value's first
+    /// variable (n + 1 entries).
+    Template {
+        skels: Vec<String>,
+        idx: Vec<u32>,
+        vars: String,
+        var_off: Vec<u32>,
+        first_var: Vec<u32>,
+    },
 }
 
 /// Charset classes of encoded columns (stored in the block's column
@@ -491,30 +516,42 @@ impl StrCol {
                     return Err("template index out of range".into());
                 }
                 let vars = r.take(r.remaining()).map_err(e)?;
-                // skeletons split at their variable markers, once
-                let parts: Vec<Vec<&[u8]>> = skels.iter().map(|s| s.split(|&b| b == 1).collect()).collect();
-                let mut vp = 0usize;
-                let mut data = Vec::with_capacity(n * 64 + vars.len());
-                let mut offs = Vec::with_capacity(n + 1);
-                offs.push(0u32);
-                for id in idx {
-                    let ps = &parts[id];
-                    data.extend_from_slice(ps[0]);
-                    for p in &ps[1..] {
-                        let end = memchr::memchr(0, &vars[vp.min(vars.len())..])
-                            .map(|x| x + vp)
-                            .ok_or("template variables run out")?;
-                        data.extend_from_slice(&vars[vp..end]);
-                        vp = end + 1;
-                        data.extend_from_slice(p);
+                let vars = String::from_utf8(vars.to_vec())
+                    .map_err(|_| "template variables are not UTF-8".to_string())?;
+                let skels: Vec<String> = skels
+                    .into_iter()
+                    .map(|s| String::from_utf8(s.to_vec()))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| "template skeleton is not UTF-8".to_string())?;
+                let markers: Vec<u32> = skels
+                    .iter()
+                    .map(|s| s.bytes().filter(|&b| b == 1).count() as u32)
+                    .collect();
+                let mut first_var = Vec::with_capacity(n + 1);
+                let mut total = 0u32;
+                for &id in &idx {
+                    first_var.push(total);
+                    total += markers[id];
+                }
+                first_var.push(total);
+                let mut var_off = Vec::with_capacity(total as usize + 1);
+                var_off.push(0u32);
+                for p in memchr::memchr_iter(0, vars.as_bytes()) {
+                    if var_off.len() > total as usize {
+                        break;
                     }
-                    offs.push(data.len() as u32);
+                    var_off.push(p as u32 + 1);
                 }
-                let data = String::from_utf8(data).map_err(|_| "template column is not UTF-8".to_string())?;
-                if offs.iter().any(|&o| !data.is_char_boundary(o as usize)) {
-                    return Err("template offsets split characters".into());
+                if var_off.len() <= total as usize {
+                    return Err("template variables run out".into());
                 }
-                StrCol::Text { data, offs }
+                StrCol::Template {
+                    skels,
+                    idx: idx.into_iter().map(|i| i as u32).collect(),
+                    vars,
+                    var_off,
+                    first_var,
+                }
             }
             k => return Err(format!("unknown string column kind {k}")),
         };
@@ -528,6 +565,7 @@ impl StrCol {
             StrCol::Decimal { vals, .. } => vals.len(),
             StrCol::Dict { idx, .. } => idx.len(),
             StrCol::Label { rows, .. } => rows.len(),
+            StrCol::Template { idx, .. } => idx.len(),
         }
     }
 
@@ -552,6 +590,22 @@ impl StrCol {
             StrCol::Dict { vals, idx } => out.push_str(&vals[idx[i] as usize]),
             StrCol::Label { name, rows } => {
                 out.push_str(ctx.stream(rows[i]).and_then(|l| l.get(name)).unwrap_or(""))
+            }
+            StrCol::Template {
+                skels,
+                idx,
+                vars,
+                var_off,
+                first_var,
+            } => {
+                let mut v = first_var[i] as usize;
+                for (k, part) in skels[idx[i] as usize].split('\u{1}').enumerate() {
+                    if k > 0 {
+                        out.push_str(&vars[var_off[v] as usize..var_off[v + 1] as usize - 1]);
+                        v += 1;
+                    }
+                    out.push_str(part);
+                }
             }
         }
     }
@@ -606,6 +660,75 @@ impl StrCol {
                     }
                 }
             }
+            StrCol::Template {
+                skels,
+                idx,
+                vars,
+                var_off,
+                first_var,
+            } if needle.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') => {
+                // A needle of token bytes lies inside one token run: a
+                // variable or a token of the skeleton, never across.
+                let in_skel: Vec<bool> = skels
+                    .iter()
+                    .map(|s| contains_bytes(s.as_bytes(), needle))
+                    .collect();
+                if in_skel.iter().any(|&x| x) {
+                    for (h, &k) in hit.iter_mut().zip(idx) {
+                        *h |= in_skel[k as usize];
+                    }
+                }
+                let vb = vars.as_bytes();
+                let mut from = 0;
+                while let Some(p) = memchr::memmem::find(&vb[from..], needle) {
+                    let pos = (from + p) as u32;
+                    let var = var_off.partition_point(|&o| o <= pos) - 1;
+                    let value = first_var.partition_point(|&f| f as usize <= var) - 1;
+                    if let Some(h) = hit.get_mut(value) {
+                        *h = true;
+                    }
+                    from += p + 1;
+                }
+            }
+            StrCol::Template {
+                vars,
+                var_off,
+                first_var,
+                ..
+            } if interior_var(needle).is_some() => {
+                // The needle holds a whole variable: only values with that
+                // exact variable are rebuilt and checked.
+                let t = interior_var(needle).expect("checked");
+                let vb = vars.as_bytes();
+                let mut pat = t.to_vec();
+                pat.push(0);
+                let mut s = String::new();
+                let mut from = 0;
+                while let Some(p) = memchr::memmem::find(&vb[from..], &pat) {
+                    let pos = from + p;
+                    from = pos + 1;
+                    if pos > 0 && vb[pos - 1] != 0 {
+                        continue;
+                    }
+                    let var = var_off.partition_point(|&o| o as usize <= pos) - 1;
+                    let value = first_var.partition_point(|&f| f as usize <= var) - 1;
+                    if value < hit.len() && !hit[value] {
+                        s.clear();
+                        self.push_to(value, ctx, &mut s);
+                        hit[value] = contains_bytes(s.as_bytes(), needle);
+                    }
+                }
+            }
+            StrCol::Template { .. } => {
+                let mut data = String::with_capacity(self.len() * 64);
+                let mut offs = Vec::with_capacity(self.len() + 1);
+                offs.push(0u32);
+                for i in 0..self.len() {
+                    self.push_to(i, ctx, &mut data);
+                    offs.push(data.len() as u32);
+                }
+                StrCol::Text { data, offs }.mark_containing(needle, ctx, hit);
+            }
             _ => {
                 let charset: &[u8] = match self {
                     StrCol::Timestamp { .. } => b"0123456789-T:.Z",
@@ -623,6 +746,38 @@ impl StrCol {
             }
         }
     }
+}
+
+/// The longest token of `needle` bounded by non-token bytes inside it that
+/// contains a digit: in a template column it can only be a whole variable.
+fn interior_var(needle: &[u8]) -> Option<&[u8]> {
+    let tok = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut best: Option<&[u8]> = None;
+    let mut i = 0;
+    while i < needle.len() {
+        if !tok(needle[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < needle.len() && tok(needle[i]) {
+            i += 1;
+        }
+        let t = &needle[start..i];
+        if start > 0
+            && i < needle.len()
+            && t.iter().any(u8::is_ascii_digit)
+            && best.is_none_or(|b| b.len() < t.len())
+        {
+            best = Some(t);
+        }
+    }
+    best
+}
+
+#[inline]
+fn contains_bytes(h: &[u8], n: &[u8]) -> bool {
+    memchr::memmem::find(h, n).is_some()
 }
 
 /// `-?(0|[1-9][0-9]*)(\.[0-9]{1,9})?` as (scaled integer, fraction digits).
@@ -795,7 +950,21 @@ mod tests {
         let got: Vec<String> = (0..d.len()).map(|i| d.get(i, &ctx)).collect();
         assert_eq!(got, vals);
         // search agrees with a scan of the values
-        for needle in ["1", "p-", "ea", "héllo", "x y", "2026-11", "zz"] {
+        for needle in [
+            "1",
+            "p-",
+            "ea",
+            "héllo",
+            "x y",
+            "2026-11",
+            "zz",
+            "logged",
+            "ann",
+            "code_7",
+            "3ms",
+            "in from 10",
+            "from 10.0.3.21 after",
+        ] {
             let mut hit = vec![false; d.len()];
             d.mark_containing(needle.as_bytes(), &ctx, &mut hit);
             let want: Vec<bool> = vals.iter().map(|v| v.contains(needle)).collect();
