@@ -251,12 +251,12 @@ impl Tsdb {
         let range = self.opts.block_range_ms;
         let mut written = 0;
         while let (Some(min), Some(max)) = (self.head.min_t(), self.head.max_t()) {
-            let start = min.div_euclid(range) * range;
+            let start = min.div_euclid(range).saturating_mul(range);
             let end = start.saturating_add(range);
             let due = if force {
-                end <= max.div_euclid(range) * range
+                end <= max.div_euclid(range).saturating_mul(range)
             } else {
-                max.saturating_sub(min) > range + range / 2
+                max.saturating_sub(min) > range.saturating_add(range / 2)
             };
             if !due {
                 break;

@@ -240,3 +240,21 @@ fn out_of_order_samples_are_persisted_with_their_range() {
     let db = open_with(dir.path(), |o| o.ooo_window_ms = 2 * H);
     assert_eq!(all(&db), before);
 }
+
+#[test]
+fn extreme_timestamps_do_not_break_maintenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    write(
+        &db,
+        &[("__name__", "lo")],
+        &[(i64::MIN + 1, 1.0), (i64::MIN + 2, 2.0)],
+    );
+    write(&db, &[("__name__", "hi")], &[(i64::MAX - 1, 1.0)]);
+    db.maintenance().unwrap();
+    db.persist_head_now().unwrap();
+    let got = all(&db);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, bits(&[(i64::MAX - 1, 1.0)]));
+    assert_eq!(got[1].1, bits(&[(i64::MIN + 1, 1.0), (i64::MIN + 2, 2.0)]));
+}
