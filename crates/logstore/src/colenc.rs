@@ -528,12 +528,17 @@ impl StrCol {
                     .map(|s| s.bytes().filter(|&b| b == 1).count() as u32)
                     .collect();
                 let mut first_var = Vec::with_capacity(n + 1);
-                let mut total = 0u32;
+                let mut total = 0u64;
                 for &id in &idx {
-                    first_var.push(total);
-                    total += markers[id];
+                    first_var.push(total as u32);
+                    total += u64::from(markers[id]);
+                    // every variable needs at least its terminator byte
+                    if total > vars.len() as u64 {
+                        return Err("template variables run out".into());
+                    }
                 }
-                first_var.push(total);
+                first_var.push(total as u32);
+                let total = total as u32;
                 let mut var_off = Vec::with_capacity(total as usize + 1);
                 var_off.push(0u32);
                 for p in memchr::memchr_iter(0, vars.as_bytes()) {
