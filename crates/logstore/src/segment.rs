@@ -1276,7 +1276,7 @@ mod tests {
             let mut f = orig.to_vec();
             let i = (seed % f.len() as u64) as usize;
             f[i] = (seed >> 32) as u8;
-            if seed % 5 == 0 {
+            if seed.is_multiple_of(5) {
                 f.truncate(i);
             }
             if let Ok(meta) = decode_footer(&f, crc32fast::hash(&f), fo) {
