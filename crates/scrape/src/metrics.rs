@@ -64,77 +64,77 @@ impl Metrics {
         let m = Self::default();
         registry.register(
             "prometheus_target_interval_length_seconds",
-            "Actual intervals between scrapes.",
+            "Actual intervals between scrapes",
             m.interval_length.clone(),
         );
         registry.register(
             "prometheus_target_scrape_pool_targets",
-            "Current number of targets in this scrape pool.",
+            "Current number of targets in this scrape pool",
             m.pool_targets.clone(),
         );
         registry.register(
             "prometheus_target_scrape_pools",
-            "Total number of scrape pool creation attempts.",
+            "Total number of scrape pool creation attempts",
             m.pools_total.clone(),
         );
         registry.register(
             "prometheus_target_scrape_pools_failed",
-            "Total number of scrape pool creations that failed.",
+            "Total number of scrape pool creations that failed",
             m.pools_failed.clone(),
         );
         registry.register(
             "prometheus_target_scrape_pool_reloads",
-            "Total number of scrape pool reloads.",
+            "Total number of scrape pool reloads",
             m.pool_reloads.clone(),
         );
         registry.register(
             "prometheus_target_scrape_pool_reloads_failed",
-            "Total number of failed scrape pool reloads.",
+            "Total number of failed scrape pool reloads",
             m.pool_reloads_failed.clone(),
         );
         registry.register(
             "prometheus_target_scrape_pool_exceeded_target_limit",
-            "Total number of times scrape pools hit the target limit.",
+            "Total number of times scrape pools hit the target limit",
             m.pool_exceeded_target_limit.clone(),
         );
         registry.register(
             "prometheus_target_scrapes_exceeded_sample_limit",
-            "Total number of scrapes that hit the sample limit and were rejected.",
+            "Total number of scrapes that hit the sample limit and were rejected",
             m.exceeded_sample_limit.clone(),
         );
         registry.register(
             "prometheus_target_scrapes_exceeded_body_size_limit",
-            "Total number of scrapes that hit the body size limit.",
+            "Total number of scrapes that hit the body size limit",
             m.exceeded_body_size_limit.clone(),
         );
         registry.register(
             "prometheus_target_scrape_pool_exceeded_label_limits",
-            "Total number of times scrapes hit the label limits.",
+            "Total number of times scrapes hit the label limits",
             m.exceeded_label_limits.clone(),
         );
         registry.register(
             "prometheus_target_scrapes_sample_out_of_order",
-            "Total number of samples rejected due to not being out of the expected order.",
+            "Total number of samples rejected due to not being out of the expected order",
             m.out_of_order.clone(),
         );
         registry.register(
             "prometheus_target_scrapes_sample_duplicate_timestamp",
-            "Total number of samples rejected due to duplicate timestamps but different values.",
+            "Total number of samples rejected due to duplicate timestamps but different values",
             m.duplicate_timestamp.clone(),
         );
         registry.register(
             "prometheus_target_scrapes_sample_out_of_bounds",
-            "Total number of samples rejected due to timestamp falling outside of the time bounds.",
+            "Total number of samples rejected due to timestamp falling outside of the time bounds",
             m.out_of_bounds.clone(),
         );
         registry.register(
             "prometheus_sd_file_read_errors",
-            "The number of File-SD read errors.",
+            "The number of File-SD read errors",
             m.sd_file_read_errors.clone(),
         );
         registry.register(
             "prometheus_sd_discovered_targets",
-            "Current number of discovered targets.",
+            "Current number of discovered targets",
             m.sd_discovered_targets.clone(),
         );
         m
