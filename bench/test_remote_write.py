@@ -97,6 +97,35 @@ class HarnessTest(unittest.TestCase):
         self.assertIn("| Sightline RSS/active series vs Prometheus | 0.25 | <= 0.5 | yes |", md)
         self.assertIn("| Prometheus | - | - | boom |", md)
 
+    def test_write_request_is_literal_snappy_of_the_protobuf(self):
+        body = rw.write_request({"job": "bench", "__name__": "m"}, 1.0, 1700000000000)
+        # Undo the snappy block format: varint length, then literal elements.
+        n, shift, i = 0, 0, 0
+        while True:
+            b = body[i]
+            i += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        proto = b""
+        while i < len(body):
+            tag = body[i]
+            self.assertEqual(tag & 3, 0, "only literals")
+            ln = (tag >> 2) + 1
+            self.assertLessEqual(ln, 60)
+            proto += body[i + 1:i + 1 + ln]
+            i += 1 + ln
+        self.assertEqual(len(proto), n)
+        label_name = bytes.fromhex("0a0d") + b"\x0a\x08__name__\x12\x01m"
+        label_job = bytes.fromhex("0a0c") + b"\x0a\x03job\x12\x05bench"
+        sample = bytes.fromhex("1210") + b"\x09" + bytes.fromhex("000000000000f03f") + b"\x10" + bytes.fromhex(
+            "80d095ffbc31")
+        ts = label_name + label_job + sample
+        self.assertEqual(proto, b"\x0a" + bytes([len(ts)]) + ts)
+        long = rw.write_request({"__name__": "x" * 200}, 0.5, 1)
+        self.assertGreater(len(long), 200)
+
 
 if __name__ == "__main__":
     unittest.main()
