@@ -810,8 +810,8 @@ pub fn read_block(
     let mut cand: Vec<bool> = (0..n)
         .map(|i| ts[i] >= f.start && ts[i] < f.end && (f.sid_ok)(sids[i]))
         .collect();
-    let traceb = col(C_TRACE)?;
     let parse_traces = || -> Result<Vec<Option<[u8; 16]>>, String> {
+        let traceb = col(C_TRACE)?;
         if traceb.len() < n {
             return Err(format!("block {bi}: trace column too short"));
         }

@@ -25,7 +25,7 @@
 /// Gram length for long tokens.
 pub const GRAM: usize = 8;
 /// Distance between the grams of a long token.
-pub const STRIDE: usize = 4;
+pub const STRIDE: usize = 3;
 
 #[inline]
 pub fn is_token_byte(b: u8) -> bool {
