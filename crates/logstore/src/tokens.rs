@@ -19,7 +19,7 @@
 //!   at an unknown offset: for each of the [`STRIDE`] alignments the grams
 //!   fully inside it must be present (one alternative per alignment), which
 //!   constrains every alignment only when it is at least
-//!   `GRAM + STRIDE - 1` long (11 bytes: a 14-character user id or a 32-hex
+//!   `GRAM + STRIDE - 1` long (10 bytes: a 14-character user id or a 32-hex
 //!   trace id searched as a bare substring still prunes).
 
 /// Gram length for long tokens.
