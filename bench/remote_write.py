@@ -85,14 +85,20 @@ def dir_bytes(path, exclude=()):
     return total
 
 
-def dir_breakdown(path):
-    """Bytes per top-level entry of path."""
+def dir_breakdown(path, depth=2, prefix=""):
+    """Bytes per entry of path, and of the entries of its subdirectories
+    down to `depth` levels (keys like "metrics/wal")."""
     out = {}
     if not os.path.isdir(path):
         return out
     for name in sorted(os.listdir(path)):
         p = os.path.join(path, name)
-        out[name] = dir_bytes(p) if os.path.isdir(p) else os.lstat(p).st_size
+        if os.path.isdir(p) and not os.path.islink(p):
+            out[prefix + name] = dir_bytes(p)
+            if depth > 1:
+                out.update(dir_breakdown(p, depth - 1, prefix + name + "/"))
+        else:
+            out[prefix + name] = os.lstat(p).st_size
     return out
 
 

@@ -74,8 +74,10 @@ class HarnessTest(unittest.TestCase):
             os.symlink(os.path.join(d, "top"), os.path.join(d, "link"))
             self.assertEqual(rw.dir_bytes(d), 1507)
             self.assertEqual(rw.dir_bytes(d, exclude=(os.path.join(d, "cache"),)), 1007)
-            self.assertEqual(rw.dir_breakdown(d), {"cache": 500, "data": 1000, "link": os.lstat(
-                os.path.join(d, "link")).st_size, "top": 7})
+            link = os.lstat(os.path.join(d, "link")).st_size
+            self.assertEqual(rw.dir_breakdown(d, depth=1), {"cache": 500, "data": 1000, "link": link, "top": 7})
+            self.assertEqual(rw.dir_breakdown(d), {"cache": 500, "cache/b": 500, "data": 1000, "data/part": 1000,
+                                                   "link": link, "top": 7})
 
     def test_render_reports_ratios_against_targets(self):
         meta = {"started": "now", "machine": "m", "loadavg": "0 0 0",
