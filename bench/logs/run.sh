@@ -6,6 +6,7 @@
 #   bench/logs/run.sh [SIZE] [WORKDIR]      # SIZE like 200M or 1G (default 1G)
 #
 # Needs: cargo, zstd, grep, /usr/bin/time. Prints a markdown table.
+# SKIP_BUILD=1 uses the binaries already in $CARGO_TARGET_DIR/release.
 set -euo pipefail
 
 SIZE="${1:-1G}"
@@ -18,7 +19,9 @@ mkdir -p "$WORK"
 CORPUS="$WORK/corpus-$SIZE.jsonl"
 STORE="$WORK/store-$SIZE"
 
-(cd "$ROOT" && cargo build --release -q -p sightline-logstore --bins)
+if [[ -z "${SKIP_BUILD:-}" ]]; then
+  (cd "$ROOT" && cargo build --release -q -p sightline-logstore --bins)
+fi
 BIN="$CARGO_TARGET_DIR/release"
 
 if [[ ! -s "$CORPUS" || ! -s "$CORPUS.needles.tsv" ]]; then

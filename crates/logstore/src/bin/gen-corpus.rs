@@ -4,7 +4,7 @@
 //! `gen-corpus --bytes 1G --out corpus.jsonl [--seed N]`
 //!
 //! Lines come from 12 services x 3 pods, ~1 ms apart with jitter, with
-//! ~200 message templates (HTTP access, DB, cache, auth, payments, queues,
+//! 196 message templates (HTTP access, DB, cache, auth, payments, queues,
 //! jobs, errors with stack-ish detail) carrying variable parts: random trace
 //! and span ids (traces of 1-20 lines across services), user ids from a pool
 //! of 50,000 users active in sessions, emails, IPs, order/payment ids,
@@ -314,9 +314,35 @@ fn templates() -> Vec<(&'static str, &'static str)> {
         ("TLS certificate for {} expires in {} days", "sn"),
         ("webhook {} delivered to {} in {}ms", "hpd"),
         ("unhandled exception in handler for /{}: {}", "rx"),
+        ("two-factor code sent to {}", "e"),
+        ("two-factor verification failed for user {} ({} attempts)", "un"),
+        ("account {} locked after {} failed logins", "un"),
+        ("api key {} rotated for service {}", "hs"),
+        ("permission denied for user {} on /{}", "ur"),
+        ("cart {} abandoned by user {} with {} items", "hun"),
+        ("price for sku {} changed to {}", "hc"),
+        ("tax computed for order {}: {}", "oc"),
+        ("fraud score {} for payment {}", "nh"),
+        ("chargeback {} received for order {}", "ho"),
+        ("stock reserved for order {}: {} units of sku {}", "onh"),
+        ("warehouse sync finished: {} skus updated in {}ms", "id"),
+        ("label {} printed for shipment {}", "hh"),
+        ("carrier {} rejected shipment {}: {}", "shx"),
+        ("index {} rebuilt with {} documents", "ri"),
+        ("query cache warmed with {} entries in {}ms", "id"),
+        ("model {} loaded in {}ms", "hd"),
+        ("A/B experiment {} assigned variant {} to user {}", "hnu"),
+        ("sms {} sent to user {}", "hu"),
+        ("newsletter batch {} queued with {} recipients", "hi"),
+        ("avatar uploaded for user {} ({} KB)", "un"),
+        ("export {} for {} ready for download", "he"),
+        ("dns lookup for {} took {}ms", "sd"),
+        ("leader election won by {} for shard {}", "sn"),
+        ("snapshot {} of {} written ({} MB)", "hti"),
+        ("replica lag on {} is {}ms", "td"),
     ];
     // HTTP access lines for every method/resource mix: a large template family.
-    let methods = ["GET", "POST", "PUT", "DELETE"];
+    let methods = ["GET", "POST", "PUT", "DELETE", "PATCH"];
     let verbs = ["completed", "served", "handled"];
     let mut k = 0;
     for r in RESOURCES {
@@ -335,6 +361,18 @@ fn templates() -> Vec<(&'static str, &'static str)> {
             format!("UPDATE {t} SET updated_at = now() WHERE id = {{}} ({{}} rows)").into_boxed_str(),
         );
         v.push((s, "in"));
+        let s: &'static str = Box::leak(
+            format!("DELETE FROM {t} WHERE created_at < now() - interval '{{}} days' ({{}} rows)")
+                .into_boxed_str(),
+        );
+        v.push((s, "ni"));
+    }
+    for q in QUEUES {
+        let s: &'static str =
+            Box::leak(format!("consumer group lag on {q} is {{}} messages").into_boxed_str());
+        v.push((s, "i"));
+        let s: &'static str = Box::leak(format!("rebalanced {q} across {{}} consumers").into_boxed_str());
+        v.push((s, "n"));
     }
     v
 }
@@ -566,11 +604,7 @@ fn main() {
             "\",\"level\":\"{level}\",\"service\":\"{}\",\"pod\":\"{pod}\",\"trace_id\":\"{}\",\"span_id\":\"{span}\",\"user_id\":\"{}\",\"msg\":\"{}\"",
             SERVICES[svc], traces[ti].id, users[user].0, msg
         );
-        if tpl.starts_with("GET ")
-            || tpl.starts_with("POST ")
-            || tpl.starts_with("PUT ")
-            || tpl.starts_with("DELETE ")
-        {
+        if tpl.contains(" /api/v1/") {
             let _ = write!(
                 line,
                 ",\"http\":{{\"method\":\"{}\",\"status\":{status},\"bytes\":{},\"client_ip\":\"{}.{}.{}.{}\",\"user_agent\":\"{}\"}}",
@@ -583,7 +617,11 @@ fn main() {
                 rng.pick(AGENTS)
             );
         }
-        if tpl.contains("SELECT") || tpl.contains("UPDATE") || tpl.contains("query") {
+        if tpl.contains("SELECT")
+            || tpl.contains("UPDATE")
+            || tpl.contains("DELETE FROM")
+            || tpl.contains("query")
+        {
             let _ = write!(
                 line,
                 ",\"db\":{{\"table\":\"{table}\",\"rows\":{}}}",
@@ -650,4 +688,27 @@ fn main() {
 fn die(msg: &str) -> ! {
     eprintln!("gen-corpus: {msg}");
     std::process::exit(2)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn about_two_hundred_distinct_templates() {
+        let t = super::templates();
+        let mut names: Vec<&str> = t.iter().map(|x| x.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), t.len());
+        assert!((190..=210).contains(&t.len()), "{}", t.len());
+        for (tpl, kinds) in &t {
+            assert_eq!(tpl.matches("{}").count(), kinds.len(), "{tpl}");
+        }
+    }
+
+    #[test]
+    fn timestamps_format_like_rfc3339() {
+        let mut s = String::new();
+        super::rfc3339_micros(1_795_000_000_000_460_000, &mut s);
+        assert_eq!(s, "2026-11-18T11:06:40.000460Z");
+    }
 }
