@@ -29,7 +29,7 @@ export SIGHTLINE_PYTHON="$PWD/.venv/bin/python"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo test --workspace --quiet
+cargo test --workspace --quiet --no-fail-fast
 
 # PromQL conformance through the binary (`sightline promql-test`), on every
 # public test script kept beside the repository (never copied into it).

@@ -172,6 +172,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/metadata", get(status_api::metadata))
         .route("/api/v1/export", get(read_api::export).post(read_api::export))
         .route("/v1/metrics", axum::routing::post(ingest::otlp::metrics))
+        // Prometheus's path for the same receiver.
+        .route(
+            "/api/v1/otlp/v1/metrics",
+            axum::routing::post(ingest::otlp::metrics),
+        )
         .route("/api/v1/query", get(query_api::query).post(query_api::query))
         .route(
             "/api/v1/query_range",

@@ -152,7 +152,9 @@ fn seed_rule_files_load_and_evaluate() {
     )
     .unwrap();
     let s = Server::start(&["--config", cfg.to_str().unwrap()]);
-    let rules = wait_for("rules evaluated", Duration::from_secs(30), || {
+    // `service_alerts` has its own `interval: 30s`: its first slot can be
+    // up to 30 s away.
+    let rules = wait_for("rules evaluated", Duration::from_secs(75), || {
         let r = s.get_json("/api/v1/rules");
         let groups = r["data"]["groups"].as_array()?.clone();
         let all_ok = groups.iter().all(|g| {
