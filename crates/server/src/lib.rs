@@ -78,7 +78,7 @@ pub struct AppStateBuilder {
     pub probes: Vec<Box<dyn HealthProbe>>,
     pub targets: Option<Arc<dyn TargetsView>>,
     pub reload: Option<ReloadFn>,
-    /// Persists the in-memory head to a block (`POST /api/v1/admin/tsdb/flush`).
+    /// Persists the head's complete ranges to blocks (`POST /api/v1/admin/tsdb/flush`).
     pub flush: Option<ReloadFn>,
     /// Pushgateway-style groups (`/metrics/job/...`); `None` disables push.
     pub push: Option<Arc<parking_lot::Mutex<ingest::push_registry::PushRegistry>>>,
@@ -202,7 +202,9 @@ async fn reload(State(st): State<AppState>) -> Response {
     run_admin(st.reload.clone(), "reload").await
 }
 
-/// `POST /api/v1/admin/tsdb/flush`: writes the in-memory head to a block now.
+/// `POST /api/v1/admin/tsdb/flush`: persists every complete block range
+/// (2h by default) the head has moved past, without waiting for the
+/// periodic maintenance; the newest, still-open range stays in the head.
 async fn flush(State(st): State<AppState>) -> Response {
     run_admin(st.flush.clone(), "flush").await
 }

@@ -52,7 +52,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            logging::init(args.log_level, args.log_format);
+            let (level, format) = serve::log_settings(&args);
+            logging::init(level, format);
             match serve::run(*args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

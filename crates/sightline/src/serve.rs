@@ -60,10 +60,12 @@ pub struct ServeArgs {
     /// The URL Sightline is reached at (alert links, templates' `$externalURL`).
     #[arg(long = "web.external-url", value_name = "URL")]
     pub external_url: Option<String>,
-    #[arg(long = "log.level", value_enum, default_value = "info")]
-    pub log_level: LogLevel,
-    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
-    pub log_format: LogFormat,
+    /// Log level (default `info`, or `sightline.log.level` of the config).
+    #[arg(long = "log.level", value_enum)]
+    pub log_level: Option<LogLevel>,
+    /// Log format (default `logfmt`, or `sightline.log.format` of the config).
+    #[arg(long = "log.format", value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 /// Settings after merging defaults, the config file and flags (flags win).
@@ -211,6 +213,38 @@ fn settings(args: &ServeArgs) -> Result<Settings> {
         statsd,
         tsdb,
     })
+}
+
+/// The log level and format: flags, else the config file's `sightline.log`
+/// section (read leniently: a broken config is reported by `serve` itself),
+/// else info/logfmt.
+pub fn log_settings(args: &ServeArgs) -> (LogLevel, LogFormat) {
+    use clap::ValueEnum;
+    let section = args
+        .config
+        .as_deref()
+        .and_then(|p| sightline_config::load(p).ok())
+        .map(|(c, _)| c.sightline.log)
+        .unwrap_or_default();
+    let level = args
+        .log_level
+        .or_else(|| {
+            section
+                .level
+                .as_deref()
+                .and_then(|s| LogLevel::from_str(s, true).ok())
+        })
+        .unwrap_or(LogLevel::Info);
+    let format = args
+        .log_format
+        .or_else(|| {
+            section
+                .format
+                .as_deref()
+                .and_then(|s| LogFormat::from_str(s, true).ok())
+        })
+        .unwrap_or(LogFormat::Logfmt);
+    (level, format)
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
