@@ -1,0 +1,1 @@
+//! Elasticsearch bulk API (placeholder until the bulk decoder lands).

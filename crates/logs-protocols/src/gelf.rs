@@ -1,0 +1,1 @@
+//! gelf (in progress).

@@ -1,0 +1,1 @@
+//! syslog (in progress).
