@@ -18,13 +18,13 @@
 pub mod model;
 pub mod otlp;
 // pub mod spanmetrics;
-// pub mod store;
+pub mod store;
 // pub mod tempo;
 // pub mod thrift;
 // pub mod zipkin;
 
 pub use model::{Limits, Span, SpanKind, StatusCode, Value};
-// pub use store::{SearchRequest, TraceStore};
+pub use store::{SearchRequest, TraceStore};
 
 use sightline_model::StorageErrorKind;
 use thiserror::Error;

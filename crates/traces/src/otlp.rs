@@ -554,7 +554,11 @@ fn json_span(s: &J, resource: &[Attr], scope: &Scope, limits: &Limits) -> Result
     Ok(span)
 }
 
-/// The `attributes` list of an object.
+/// The OTLP/JSON `attributes` list of an object.
+pub(crate) fn json_attrs_pub(v: &J) -> Result<Vec<Attr>, TraceError> {
+    json_attrs(v)
+}
+
 fn json_attrs(v: &J) -> Result<Vec<Attr>, TraceError> {
     let mut out = Vec::new();
     for kv in list(v, "attributes", "attributes")? {
