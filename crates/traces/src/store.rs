@@ -234,7 +234,8 @@ impl TraceStore {
         let sel = SelectRequest::new(m, start_ns, end_ns);
         // (trace, span) -> service, and child spans (trace, parent, service)
         let mut owner: HashMap<([u8; 16], [u8; 8]), String> = HashMap::new();
-        let mut children: HashMap<([u8; 16], [u8; 8]), ([u8; 8], String)> = HashMap::new();
+        type SpanKey = ([u8; 16], [u8; 8]);
+        let mut children: HashMap<SpanKey, ([u8; 8], String)> = HashMap::new();
         for r in self.logs.select(tenant, &sel)? {
             let r = r?;
             let (Some(t), Some(s)) = (r.trace_id, r.span_id) else {
@@ -393,7 +394,7 @@ fn dec_value(s: &str) -> Result<Value, TraceError> {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len() / 2)
@@ -565,7 +566,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let st = TraceStore::open(dir.path(), opts()).unwrap();
         let s = 1_000_000_000;
-        let mut spans = vec![
+        let mut spans = [
             span(1, 1, None, "frontend", "GET /dispatch", s, 900),
             span(1, 2, Some(1), "frontend", "HTTP GET", s + 10, 800),
             span(1, 3, Some(2), "driver", "FindDriver", s + 20, 700),
