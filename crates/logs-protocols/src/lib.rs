@@ -27,6 +27,7 @@
 
 pub mod doc;
 pub mod es;
+pub mod framing;
 pub mod gelf;
 pub mod loki;
 pub mod otlp;
