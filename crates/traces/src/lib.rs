@@ -14,13 +14,13 @@
 //! handlers map it to a status code in one place; they never panic on any
 //! input.
 
-// pub mod jaeger;
+pub mod jaeger;
 pub mod model;
 pub mod otlp;
 // pub mod spanmetrics;
 pub mod store;
 // pub mod tempo;
-// pub mod thrift;
+pub mod thrift;
 // pub mod zipkin;
 
 pub use model::{Limits, Span, SpanKind, StatusCode, Value};
