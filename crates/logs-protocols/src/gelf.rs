@@ -107,7 +107,7 @@ pub fn decode_message(
     let ts_ns = match o.get("timestamp") {
         None | Some(Value::Null) => now_ns,
         Some(Value::Number(n)) => crate::time::decimal_seconds_ns(&n.to_string())
-            .or_else(|| n.as_f64().and_then(|f| crate::time::epoch_guess_ns(f)))
+            .or_else(|| n.as_f64().and_then(crate::time::epoch_guess_ns))
             .ok_or_else(|| DecodeError::bad(format!("invalid GELF timestamp {n}")))?,
         Some(Value::String(s)) => crate::time::parse_any(s)
             .ok_or_else(|| DecodeError::bad(format!("invalid GELF timestamp {s:?}")))?,
@@ -539,7 +539,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let mut d: Vec<u8> = (0..(x % 40)).map(|i| (x >> (i % 56)) as u8).collect();
-            if x % 3 == 0 && d.len() >= 12 {
+            if x % 3 == 1 && d.len() >= 12 {
                 d[0] = 0x1e;
                 d[1] = 0x0f;
                 d[2..10].fill((x % 16) as u8);
