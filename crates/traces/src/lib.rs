@@ -21,7 +21,7 @@ pub mod otlp;
 pub mod store;
 // pub mod tempo;
 pub mod thrift;
-// pub mod zipkin;
+pub mod zipkin;
 
 pub use model::{Limits, Span, SpanKind, StatusCode, Value};
 pub use store::{SearchRequest, TraceStore};
