@@ -264,13 +264,11 @@ pub(crate) fn truncate_for_msg(s: &str) -> &str {
 }
 
 /// Splits a trace id from bytes: exactly 16 non-zero bytes, else `None`.
-#[allow(dead_code)]
 pub(crate) fn trace_id_from(b: &[u8]) -> Option<[u8; 16]> {
     let t: [u8; 16] = b.try_into().ok()?;
     (t != [0; 16]).then_some(t)
 }
 
-#[allow(dead_code)]
 pub(crate) fn span_id_from(b: &[u8]) -> Option<[u8; 8]> {
     let t: [u8; 8] = b.try_into().ok()?;
     (t != [0; 8]).then_some(t)
