@@ -17,7 +17,7 @@
 pub mod jaeger;
 pub mod model;
 pub mod otlp;
-// pub mod spanmetrics;
+pub mod spanmetrics;
 pub mod store;
 // pub mod tempo;
 pub mod thrift;
