@@ -210,14 +210,14 @@ impl Engine {
                 "end timestamp must not be before start time".into(),
             ));
         }
-        let points = (end_ns - start_ns) / step_ns + 1;
-        if points > self.opts.max_points {
+        let points = (i128::from(end_ns) - i128::from(start_ns)) / i128::from(step_ns) + 1;
+        if points > i128::from(self.opts.max_points) {
             return Err(Error::Limit(format!(
                 "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
                 self.opts.max_points
             )));
         }
-        let steps: Vec<i64> = (0..points).map(|i| start_ns + i * step_ns).collect();
+        let steps: Vec<i64> = (0..points as i64).map(|i| start_ns + i * step_ns).collect();
         let ctx = Ctx { store, tenant, steps };
         Ok(match self.eval(&ctx, m)? {
             Ev::Scalar(v) => Value::Matrix(vec![Series {
@@ -418,7 +418,7 @@ impl Engine {
                     .map(|m| (m.name.clone(), m.value.clone())),
             );
             for (i, &t) in ctx.steps.iter().enumerate() {
-                let (lo, hi) = (t - range.offset_ns - range.range_ns, t - range.offset_ns);
+                let (lo, hi) = bounds(t, range);
                 let any = series.values().any(|s| !window(s, lo, hi).is_empty());
                 if !any {
                     out[i].push((labels.clone(), 1.0));
@@ -432,7 +432,7 @@ impl Engine {
             let mut s = series.remove(&k).expect("key from map");
             s.sort_by_key(|p| p.0);
             for (i, &t) in ctx.steps.iter().enumerate() {
-                let (lo, hi) = (t - range.offset_ns - range.range_ns, t - range.offset_ns);
+                let (lo, hi) = bounds(t, range);
                 let w = window(&s, lo, hi);
                 if w.is_empty() {
                     continue;
@@ -444,6 +444,12 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// The window `(lo, hi]` of the step at `t`.
+fn bounds(t: i64, range: &LogRange) -> (i64, i64) {
+    let hi = t.saturating_sub(range.offset_ns);
+    (hi.saturating_sub(range.range_ns), hi)
 }
 
 /// Samples with `lo < ts <= hi`.
@@ -540,9 +546,9 @@ fn extrapolated_rate(w: &[(i64, f64)], lo: i64, hi: i64, range_secs: f64) -> Opt
             result += p[0].1;
         }
     }
-    let mut to_start = (first.0 - lo) as f64 / 1e9;
-    let to_end = (hi - last.0) as f64 / 1e9;
-    let sampled = (last.0 - first.0) as f64 / 1e9;
+    let mut to_start = (first.0 as f64 - lo as f64) / 1e9;
+    let to_end = (hi as f64 - last.0 as f64) / 1e9;
+    let sampled = (last.0 as f64 - first.0 as f64) / 1e9;
     let avg = sampled / (w.len() - 1) as f64;
     if result > 0.0 && first.1 >= 0.0 {
         let to_zero = sampled * (first.1 / result);
