@@ -19,7 +19,7 @@ pub mod model;
 pub mod otlp;
 pub mod spanmetrics;
 pub mod store;
-// pub mod tempo;
+pub mod tempo;
 pub mod thrift;
 pub mod zipkin;
 

@@ -267,6 +267,88 @@ impl TraceStore {
             .collect())
     }
 
+    /// Attribute keys seen on the newest `max_spans` spans in the range:
+    /// `(span attribute keys, resource attribute keys)`, each sorted.
+    /// `service.name` is always a resource key when any span exists.
+    pub fn tag_names(
+        &self,
+        tenant: &str,
+        start_ns: i64,
+        end_ns: i64,
+        max_spans: usize,
+    ) -> Result<(Vec<String>, Vec<String>), TraceError> {
+        let (mut span, mut res) = (BTreeSet::new(), BTreeSet::new());
+        for r in self.scan_newest(tenant, start_ns, end_ns, max_spans)? {
+            let r = r?;
+            res.insert("service.name".to_string());
+            for (k, _) in &r.fields {
+                if let Some(a) = k.strip_prefix("a.") {
+                    span.insert(a.to_string());
+                } else if let Some(a) = k.strip_prefix("r.") {
+                    res.insert(a.to_string());
+                }
+            }
+        }
+        Ok((span.into_iter().collect(), res.into_iter().collect()))
+    }
+
+    /// Distinct values (as text, with their type name: `string`, `int`,
+    /// `float`, `bool`) of attribute `key` (span attributes, then resource;
+    /// a `span.`/`resource.` prefix selects one) on the newest `max_spans`
+    /// spans in the range, sorted.
+    pub fn tag_values(
+        &self,
+        tenant: &str,
+        key: &str,
+        start_ns: i64,
+        end_ns: i64,
+        max_spans: usize,
+    ) -> Result<Vec<(String, &'static str)>, TraceError> {
+        if key == "service.name" || key == "resource.service.name" {
+            return Ok(self
+                .services(tenant, start_ns, end_ns)?
+                .into_iter()
+                .map(|s| (s, "string"))
+                .collect());
+        }
+        let (span_key, res_key) = match (key.strip_prefix("span."), key.strip_prefix("resource.")) {
+            (Some(k), _) => (Some(format!("a.{k}")), None),
+            (_, Some(k)) => (None, Some(format!("r.{k}"))),
+            _ => (Some(format!("a.{key}")), Some(format!("r.{key}"))),
+        };
+        let mut out = BTreeSet::new();
+        for r in self.scan_newest(tenant, start_ns, end_ns, max_spans)? {
+            let r = r?;
+            for (k, v) in &r.fields {
+                if Some(k) == span_key.as_ref() || Some(k) == res_key.as_ref() {
+                    let t = match v.as_bytes().first() {
+                        Some(b'i') => "int",
+                        Some(b'f') => "float",
+                        Some(b'b') => "bool",
+                        _ => "string",
+                    };
+                    out.insert((dec_value(v)?.as_text(), t));
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn scan_newest(
+        &self,
+        tenant: &str,
+        start_ns: i64,
+        end_ns: i64,
+        max_spans: usize,
+    ) -> Result<sightline_logstore::SelectIter, TraceError> {
+        let m =
+            vec![Matcher::new(sightline_model::MatchOp::Regex, LABEL_SERVICE, ".+").expect("valid regex")];
+        let sel = SelectRequest::new(m, start_ns, end_ns)
+            .direction(sightline_logstore::Direction::Backward)
+            .limit(max_spans.max(1));
+        Ok(self.logs.select(tenant, &sel)?)
+    }
+
     /// Bytes on disk per flushed span (segments only; 0 before the first
     /// flush).
     pub fn bytes_per_span(&self) -> f64 {
@@ -658,6 +740,24 @@ mod tests {
                 },
             ]
         );
+
+        let (span_keys, res_keys) = st.tag_names("t", 0, i64::MAX, 1000).unwrap();
+        assert_eq!(span_keys, ["driver.id"]);
+        assert_eq!(res_keys, ["service.name"]);
+        assert_eq!(
+            st.tag_values("t", "span.driver.id", 0, i64::MAX, 1000).unwrap(),
+            [("T7".to_string(), "string")]
+        );
+        assert_eq!(
+            st.tag_values("t", "service.name", 0, i64::MAX, 1000)
+                .unwrap()
+                .len(),
+            3
+        );
+        assert!(st
+            .tag_values("t", "resource.driver.id", 0, i64::MAX, 1000)
+            .unwrap()
+            .is_empty());
 
         // durable across reopen
         drop(st);
