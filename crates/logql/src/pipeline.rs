@@ -666,4 +666,43 @@ mod tests {
         assert_eq!(json_path(&v, r#"["d.e"]"#), Some(&serde_json::json!(2)));
         assert_eq!(json_path(&v, "a.z"), None);
     }
+
+    #[test]
+    fn never_panics_on_odd_lines() {
+        let q = r#"{a="b"} | json | logfmt --strict | logfmt | unpack | regexp "(?P<x>.)" | pattern "<a> <b>" | x > 1 | y > 1s | z > 1KB | line_format "{{.x}}{{__line__}}" | label_format w="{{.a}}", v=x | drop a | keep x | decolorize"#;
+        let crate::ast::Expr::Log(l) = crate::parse(q).unwrap() else {
+            panic!()
+        };
+        let (_, pipe) = split_pushdown(&l.stages);
+        let lines = [
+            "",
+            "{",
+            "}",
+            "\"",
+            "a=",
+            "=",
+            "a=\"",
+            "a=\"\\",
+            "\x1b[",
+            "\x1b]",
+            "{\"a\":[1,{\"b\":null}]}",
+            "é=ü x=\"\\u12\"",
+            "{\"_entry\":5}",
+            "a b c",
+            "\u{0}\u{7f}",
+            "x=1e999 y=1.5h z=9EiB",
+        ];
+        for line in lines {
+            let r = LogRecord::new(0, Labels::from_pairs([("a", "b")]), line);
+            let mut lbs = LineLabels::from_record(&r);
+            let mut l = line.to_string();
+            let _ = pipe.process(0, &mut l, &mut lbs);
+            for cut in 0..line.len() {
+                if line.is_char_boundary(cut) {
+                    let _ = logfmt(&line[..cut], true);
+                    let _ = logfmt(&line[..cut], false);
+                }
+            }
+        }
+    }
 }
