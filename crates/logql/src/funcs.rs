@@ -393,7 +393,155 @@ pub fn loki_funcs() -> Funcs {
         };
         Ok(Value::Time(ns))
     });
+    f.insert("date", |a| {
+        need("date", a, 2)?;
+        let layout = s(&a[0]);
+        Ok(Value::Str(go_format_time(&layout, time_arg(&a[1])?)))
+    });
+    f.insert("now", |a| {
+        need("now", a, 0)?;
+        let ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        Ok(Value::Time(ns))
+    });
     f
+}
+
+/// Formats `ns` (UTC) with a Go reference-time layout (`2006-01-02T15:04:05Z07:00`).
+pub fn go_format_time(layout: &str, ns: i64) -> String {
+    use chrono::{Datelike, Timelike};
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000) as u32;
+    let Some(t) = chrono::DateTime::from_timestamp(secs, nanos) else {
+        return String::new();
+    };
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const DAYS: [&str; 7] = [
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+    ];
+    let month = MONTHS[t.month0() as usize];
+    let day = DAYS[t.weekday().num_days_from_sunday() as usize];
+    let h12 = match t.hour() % 12 {
+        0 => 12,
+        h => h,
+    };
+    let mut out = String::new();
+    let mut rest = layout;
+    // longest tokens first
+    let tokens: [&str; 30] = [
+        "January",
+        "Monday",
+        "Z07:00:00",
+        "-07:00:00",
+        "Z07:00",
+        "-07:00",
+        "Z0700",
+        "-0700",
+        "2006",
+        "Jan",
+        "Mon",
+        "MST",
+        "002",
+        "Z07",
+        "-07",
+        "_2",
+        "01",
+        "02",
+        "03",
+        "04",
+        "05",
+        "06",
+        "15",
+        "PM",
+        "pm",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    ];
+    'outer: while !rest.is_empty() {
+        // fractional seconds: `.000` (fixed) or `.999` (trailing zeros trimmed), also with `,`
+        let b = rest.as_bytes();
+        if (b[0] == b'.' || b[0] == b',') && b.len() > 1 && (b[1] == b'0' || b[1] == b'9') {
+            let digits = b[1..].iter().take_while(|&&c| c == b[1]).count();
+            if !b[1 + digits..].first().is_some_and(|c| c.is_ascii_digit()) {
+                let frac = format!("{nanos:09}");
+                let mut f = frac[..digits.min(9)].to_string();
+                if b[1] == b'9' {
+                    while f.ends_with('0') {
+                        f.pop();
+                    }
+                }
+                if !f.is_empty() {
+                    out.push(b[0] as char);
+                    out.push_str(&f);
+                }
+                rest = &rest[1 + digits..];
+                continue;
+            }
+        }
+        for tok in tokens {
+            if let Some(r) = rest.strip_prefix(tok) {
+                let s = match tok {
+                    "January" => month.to_string(),
+                    "Jan" => month[..3].to_string(),
+                    "Monday" => day.to_string(),
+                    "Mon" => day[..3].to_string(),
+                    "MST" => "UTC".to_string(),
+                    "Z07:00:00" | "Z07:00" | "Z0700" | "Z07" => "Z".to_string(),
+                    "-07:00:00" => "+00:00:00".to_string(),
+                    "-07:00" => "+00:00".to_string(),
+                    "-0700" => "+0000".to_string(),
+                    "-07" => "+00".to_string(),
+                    "2006" => format!("{:04}", t.year()),
+                    "06" => format!("{:02}", t.year().rem_euclid(100)),
+                    "01" => format!("{:02}", t.month()),
+                    "1" => t.month().to_string(),
+                    "02" => format!("{:02}", t.day()),
+                    "_2" => format!("{:>2}", t.day()),
+                    "2" => t.day().to_string(),
+                    "002" => format!("{:03}", t.ordinal()),
+                    "15" => format!("{:02}", t.hour()),
+                    "03" => format!("{h12:02}"),
+                    "3" => h12.to_string(),
+                    "04" => format!("{:02}", t.minute()),
+                    "4" => t.minute().to_string(),
+                    "05" => format!("{:02}", t.second()),
+                    "5" => t.second().to_string(),
+                    "PM" => if t.hour() >= 12 { "PM" } else { "AM" }.to_string(),
+                    _ => if t.hour() >= 12 { "pm" } else { "am" }.to_string(),
+                };
+                out.push_str(&s);
+                rest = r;
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        out.push(c);
+        rest = &rest[c.len_utf8().min(rest.len())..];
+    }
+    out
 }
 
 fn time_arg(v: &Value) -> Result<i64, String> {
