@@ -8,7 +8,8 @@
 //! - [`thrift`] and [`jaeger`]: Jaeger thrift (compact and binary) in,
 //!   Jaeger query JSON out;
 //! - [`store`]: spans stored as log-store records (one record per span);
-//! - [`spanmetrics`]: RED and service-graph metrics from spans.
+//! - [`spanmetrics`]: RED and service-graph metrics from spans;
+//! - [`tempo`]: Tempo API response shapes; [`traceql`]: a TraceQL subset.
 //!
 //! Decoders are pure (no I/O) and return [`TraceError`], classified so
 //! handlers map it to a status code in one place; they never panic on any
@@ -21,6 +22,7 @@ pub mod spanmetrics;
 pub mod store;
 pub mod tempo;
 pub mod thrift;
+pub mod traceql;
 pub mod zipkin;
 
 pub use model::{Limits, Span, SpanKind, StatusCode, Value};
