@@ -33,6 +33,9 @@ pub enum Error {
     /// A query limit was hit (400).
     #[error("{0}")]
     Limit(String),
+    /// The query ran longer than [`EngineOptions::timeout`] (Loki answers 504).
+    #[error("query timed out after {0:?}")]
+    Timeout(std::time::Duration),
     #[error(transparent)]
     Store(#[from] LogStoreError),
 }
@@ -42,6 +45,7 @@ impl Error {
         match self {
             Error::Parse(_) | Error::BadQuery(_) | Error::Pipeline(_) => StorageErrorKind::BadInput,
             Error::Limit(_) => StorageErrorKind::Limit,
+            Error::Timeout(_) => StorageErrorKind::Retryable,
             Error::Store(e) => e.kind(),
         }
     }
@@ -59,6 +63,8 @@ pub struct EngineOptions {
     pub max_entries_limit: usize,
     /// Most steps of a range query.
     pub max_points: i64,
+    /// Give up after this long (`query_timeout`; checked every 1024 records).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Default for EngineOptions {
@@ -67,6 +73,7 @@ impl Default for EngineOptions {
             max_series: 500,
             max_entries_limit: 5000,
             max_points: 11_000,
+            timeout: Some(std::time::Duration::from_secs(60)),
         }
     }
 }
@@ -87,6 +94,36 @@ struct Ctx<'a> {
     store: &'a LogStore,
     tenant: &'a str,
     steps: Vec<i64>,
+    deadline: Deadline,
+}
+
+/// Checks the query timeout every 1024 calls.
+#[derive(Clone)]
+struct Deadline {
+    at: Option<(std::time::Instant, std::time::Duration)>,
+    n: std::cell::Cell<u32>,
+}
+
+impl Deadline {
+    fn new(timeout: Option<std::time::Duration>) -> Self {
+        Self {
+            at: timeout.map(|t| (std::time::Instant::now() + t, t)),
+            n: std::cell::Cell::new(0),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let n = self.n.get().wrapping_add(1);
+        self.n.set(n);
+        if n.is_multiple_of(1024) {
+            if let Some((at, t)) = self.at {
+                if std::time::Instant::now() > at {
+                    return Err(Error::Timeout(t));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Engine {
@@ -124,13 +161,16 @@ impl Engine {
             end_ns,
             filters,
             direction,
-            limit: None,
+            // the store can stop early when nothing else filters
+            limit: pipe.is_empty().then_some(limit),
         };
+        let deadline = Deadline::new(self.opts.timeout);
         let mut streams: HashMap<Labels, Vec<(i64, String)>> = HashMap::new();
         let mut n = 0;
         if limit > 0 {
             for rec in store.select(tenant, &req)? {
                 let rec = rec?;
+                deadline.check()?;
                 let mut lbs = LineLabels::from_record(&rec);
                 let mut line = rec.message;
                 if !pipe.process(rec.ts_ns, &mut line, &mut lbs) {
@@ -166,6 +206,7 @@ impl Engine {
             store,
             tenant,
             steps: vec![t_ns],
+            deadline: Deadline::new(self.opts.timeout),
         };
         Ok(match self.eval(&ctx, m)? {
             Ev::Scalar(v) => Value::Scalar { t_ns, v: v[0] },
@@ -218,7 +259,12 @@ impl Engine {
             )));
         }
         let steps: Vec<i64> = (0..points as i64).map(|i| start_ns + i * step_ns).collect();
-        let ctx = Ctx { store, tenant, steps };
+        let ctx = Ctx {
+            store,
+            tenant,
+            steps,
+            deadline: Deadline::new(self.opts.timeout),
+        };
         Ok(match self.eval(&ctx, m)? {
             Ev::Scalar(v) => Value::Matrix(vec![Series {
                 labels: Labels::new(),
@@ -358,6 +404,7 @@ impl Engine {
         let mut series: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
         'records: for rec in ctx.store.select(ctx.tenant, &req)? {
             let rec = rec?;
+            ctx.deadline.check()?;
             let mut lbs = LineLabels::from_record(&rec);
             let mut line = rec.message;
             if !pipe.process(rec.ts_ns, &mut line, &mut lbs) {

@@ -186,6 +186,11 @@ pub fn split_pushdown(stages: &[Stage]) -> (Vec<LineFilter>, Pipeline) {
 }
 
 impl Pipeline {
+    /// True when the pipeline has no stages (every line passes unchanged).
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
     /// Runs every stage; false when the line is filtered out.
     pub fn process(&self, ts_ns: i64, line: &mut String, lbs: &mut LineLabels) -> bool {
         for s in &self.stages {

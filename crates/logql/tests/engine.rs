@@ -592,3 +592,39 @@ fn log_queries() {
         serde_json::json!({"resultType":"streams","result":[{"stream":{"app":"packed"},"values":[["1700000000000000000", r#"{"_entry":"inner line","pod":"p1","n":3}"#]]}]})
     );
 }
+
+#[test]
+fn timeout_and_store_side_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = LogStore::open(dir.path(), Options::default()).unwrap();
+    let l = Labels::from_pairs([("app", "many")]);
+    let recs: Vec<LogRecord> = (0..3000)
+        .map(|i| LogRecord::new(T0 + i * 1000, l.clone(), format!("line {i}")))
+        .collect();
+    st.append(TENANT, &recs).unwrap();
+    let slow = Engine::new(EngineOptions {
+        timeout: Some(std::time::Duration::ZERO),
+        ..EngineOptions::default()
+    });
+    let q = parse(r#"count_over_time({app="many"}[1m])"#).unwrap();
+    assert!(matches!(
+        slow.instant(&st, TENANT, &q, T0 + S),
+        Err(Error::Timeout(_))
+    ));
+    let v = Engine::default().instant(&st, TENANT, &q, T0 + S).unwrap();
+    assert_eq!(show(&v), r#"{app="many"} => 3000"#);
+    // a log query without pipeline stages lets the store apply the limit
+    let r = Engine::default()
+        .query_logs(
+            &st,
+            TENANT,
+            &parse(r#"{app="many"} |= "line""#).unwrap(),
+            T0,
+            T0 + S,
+            Direction::Backward,
+            7,
+        )
+        .unwrap();
+    assert_eq!(r[0].entries.len(), 7);
+    assert_eq!(r[0].entries[0].1, "line 2999");
+}
