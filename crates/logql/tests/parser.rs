@@ -178,3 +178,21 @@ fn never_panics_on_prefixes() {
     }
     assert!(parse(q).is_ok());
 }
+
+/// Queries Grafana's Loki datasource sends on its own (health check, logs
+/// volume, query builder output).
+#[test]
+fn grafana_queries_parse() {
+    for q in [
+        "vector(1)+vector(1)",
+        r#"sum by (level, detected_level) (count_over_time({job="varlogs"} | drop __error__[1s]))"#,
+        r#"sum by (level) (count_over_time({job="varlogs"} |= `` | drop __error__ [10s]))"#,
+        r#"{job="varlogs"} |= `` | logfmt | __error__=`` | level=~`error|warn`"#,
+        r#"{app="x"} | json | line_format `{{.msg}}`"#,
+        r#"sum(rate({job="varlogs"} |= "error" [$__auto]))"#.replace("$__auto", "1m").as_str(),
+        r#"topk(10, sum by (filename) (bytes_over_time({job="varlogs"}[5m])))"#,
+        r#"{job="varlogs"} |~ "(?i)error" != "debug" | pattern `<_> <level> <_>` | level != "info""#,
+    ] {
+        parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+    }
+}
