@@ -733,7 +733,20 @@ impl fmt::Display for MetricExpr {
                 lhs,
                 rhs,
             } => {
-                write!(f, "{lhs} {}", op.as_str())?;
+                // parenthesize operands that would otherwise re-associate
+                let prec = |e: &MetricExpr| match e {
+                    MetricExpr::Binary { op, .. } => Some(op.precedence()),
+                    _ => None,
+                };
+                let p = op.precedence();
+                let right_assoc = *op == BinOp::Pow;
+                let lhs_paren = prec(lhs).is_some_and(|q| q < p || (right_assoc && q == p));
+                let rhs_paren = prec(rhs).is_some_and(|q| q < p || (!right_assoc && q == p));
+                if lhs_paren {
+                    write!(f, "({lhs}) {}", op.as_str())?;
+                } else {
+                    write!(f, "{lhs} {}", op.as_str())?;
+                }
                 if *bool_mod {
                     f.write_str(" bool")?;
                 }
@@ -753,7 +766,11 @@ impl fmt::Display for MetricExpr {
                         ls.join(", ")
                     )?;
                 }
-                write!(f, " {rhs}")
+                if rhs_paren {
+                    write!(f, " ({rhs})")
+                } else {
+                    write!(f, " {rhs}")
+                }
             }
             MetricExpr::Number(v) => f.write_str(&fmt_num(*v)),
             MetricExpr::Vector(v) => write!(f, "vector({})", fmt_num(*v)),

@@ -54,6 +54,8 @@ fn round_trips() {
         ("sort_desc(count_over_time({a=\"b\"}[1m]))", "sort_desc(count_over_time({a=\"b\"} [1m]))"),
         ("absent_over_time({a=\"b\"}[1m])", "absent_over_time({a=\"b\"} [1m])"),
         ("(1 + 2) * 3 # comment", "(1 + 2) * 3"),
+        ("2 * -vector(1)", "2 * (-1 * vector(1))"),
+        ("-vector(2) % 3", "-1 * vector(2) % 3"),
     ];
     for (q, want) in cases {
         let got = canon(q);
