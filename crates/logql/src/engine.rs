@@ -415,6 +415,10 @@ impl Engine {
                 None => 1.0,
                 Some(u) => {
                     let raw = lbs.get(&u.label).unwrap_or("").to_string();
+                    if raw.is_empty() {
+                        // a line without the label has no sample (not an error), as in Loki
+                        continue;
+                    }
                     lbs.del(&u.label);
                     let conv = match u.conv {
                         UnwrapConv::None => raw.trim().parse::<f64>().ok(),

@@ -6,10 +6,10 @@
 //! `[a-zA-Z0-9_]`, and `trace_id`/`span_id` in hex); a parsed label that
 //! collides with a stream label gets the suffix `_extracted`; a failing
 //! parser, template or numeric label filter sets `__error__` (and
-//! `__error_details__`) instead of dropping the line; numeric, duration and
-//! bytes label filters let lines that already carry an error through, so
-//! only a string matcher on `__error__` filters them; `keep` never removes
-//! the error labels.
+//! `__error_details__`) instead of dropping the line, and never overwrites
+//! an earlier error; a numeric, duration or bytes filter drops lines without
+//! the label and keeps (with `LabelFilterErr`) lines whose value does not
+//! parse; `keep` never removes the error labels.
 
 use crate::ast::*;
 use crate::funcs;
@@ -330,7 +330,8 @@ pub fn decolorize(s: &str) -> String {
     out
 }
 
-/// Evaluates a label filter; may set `__error__` (and then passes the line).
+/// Evaluates a label filter; a value that does not parse sets `__error__`
+/// (unless already set) and passes the line.
 pub fn label_filter(f: &LabelFilter, lbs: &mut LineLabels) -> bool {
     match f {
         LabelFilter::Matcher(m) => m.matches(lbs.get(&m.name).unwrap_or("")),
@@ -360,9 +361,6 @@ fn numeric(
     want: f64,
     conv: impl Fn(&str) -> Result<f64, String>,
 ) -> bool {
-    if lbs.has_err() {
-        return true;
-    }
     let Some(v) = lbs.get(name) else {
         return false;
     };

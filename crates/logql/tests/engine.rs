@@ -403,6 +403,14 @@ fn pipeline_errors_fail_metric_queries() {
     )
     .unwrap();
     assert_eq!(show(&v), "");
+    // lines without the unwrapped label have no sample
+    let v = instant(
+        &st,
+        r#"sum_over_time({app=~".+"} | logfmt | unwrap total [1m]) by (env)"#,
+        T0 + 50 * S,
+    )
+    .unwrap();
+    assert_eq!(show(&v), r#"{env="prod"} => 210"#);
     // a numeric filter on a non-number keeps the line with LabelFilterErr
     let err = instant(
         &st,
