@@ -3,7 +3,8 @@
 //!
 //! Label semantics follow Loki: a record starts with its stream labels plus
 //! its structured metadata (the store's `fields`, names sanitized to
-//! `[a-zA-Z0-9_]`, and `trace_id`/`span_id` in hex); a parsed label that
+//! `[a-zA-Z0-9_]`, `trace_id`/`span_id` in hex, and `detected_level` from
+//! the OpenTelemetry severity unless a field sets it); a parsed label that
 //! collides with a stream label gets the suffix `_extracted`; a failing
 //! parser, template or numeric label filter sets `__error__` (and
 //! `__error_details__`) instead of dropping the line, and never overwrites
@@ -55,6 +56,13 @@ impl LineLabels {
         }
         if let Some(s) = r.span_id {
             ll.set("span_id".into(), hex(&s));
+        }
+        if let Some(sev) = r.severity {
+            if ll.get(DETECTED_LEVEL).is_none() {
+                if let Some(level) = severity_level(sev) {
+                    ll.set(DETECTED_LEVEL.into(), level.into());
+                }
+            }
         }
         ll
     }
@@ -111,6 +119,23 @@ impl LineLabels {
             .map(|(a, b)| (a.clone(), b.clone()))
             .collect()
     }
+}
+
+/// The label Loki 3 derives from a record's level (Grafana's log volume
+/// groups by it).
+pub const DETECTED_LEVEL: &str = "detected_level";
+
+/// OpenTelemetry severity number to Loki's level names.
+pub fn severity_level(sev: u8) -> Option<&'static str> {
+    Some(match sev {
+        1..=4 => "trace",
+        5..=8 => "debug",
+        9..=12 => "info",
+        13..=16 => "warn",
+        17..=20 => "error",
+        21..=24 => "fatal",
+        _ => return None,
+    })
 }
 
 fn hex(b: &[u8]) -> String {

@@ -51,6 +51,7 @@ fn store() -> (tempfile::TempDir, LogStore) {
     let mut r = LogRecord::new(T0 + 15 * S, dev, "plain \x1b[31mtext\x1b[0m");
     r.fields = vec![("user.id".into(), "42".into())];
     r.trace_id = Some([0xab; 16]);
+    r.severity = Some(13);
     recs.push(r);
     recs.sort_by_key(|r| r.ts_ns);
     let (a, b) = recs.split_at(5);
@@ -243,12 +244,12 @@ fn instant_query_table() {
         (
             r#"count_over_time({app=~".+"}[1m]) unless on (env) count_over_time({app="web"}[1m])"#.into(),
             t50,
-            r#"{app="api", env="dev", trace_id="abababababababababababababababab", user_id="42"} => 1"#,
+            r#"{app="api", detected_level="warn", env="dev", trace_id="abababababababababababababababab", user_id="42"} => 1"#,
         ),
         (
             r#"count_over_time({app="web"}[1m]) or on (app) count_over_time({app="api"}[1m])"#.into(),
             t50,
-            r#"{app="api", env="dev", trace_id="abababababababababababababababab", user_id="42"} => 1; {app="api", env="prod"} => 6; {app="web", env="prod"} => 3"#,
+            r#"{app="api", detected_level="warn", env="dev", trace_id="abababababababababababababababab", user_id="42"} => 1; {app="api", env="prod"} => 6; {app="web", env="prod"} => 3"#,
         ),
         (
             r#"label_replace(count_over_time({app="web"}[1m]), "svc", "web-$1", "env", "(p.*)")"#.into(),
@@ -271,7 +272,7 @@ fn instant_query_table() {
         (
             r#"count_over_time({env="dev"} | user_id="42" | decolorize |= "plain text" [1m])"#.into(),
             t50,
-            r#"{app="api", env="dev", trace_id="abababababababababababababababab", user_id="42"} => 1"#,
+            r#"{app="api", detected_level="warn", env="dev", trace_id="abababababababababababababababab", user_id="42"} => 1"#,
         ),
         (
             r#"sum by (app_extracted) (count_over_time({app="web"} | regexp "\"(?P<app>[a-z]+)\"" [1m]))"#.into(),
@@ -485,7 +486,7 @@ fn log_queries() {
     assert_eq!(r.len(), 2);
     assert_eq!(
         r[0].0,
-        r#"{app="api", env="dev", trace_id="abababababababababababababababab", user_id="42"}"#
+        r#"{app="api", detected_level="warn", env="dev", trace_id="abababababababababababababababab", user_id="42"}"#
     );
     assert_eq!(r[0].1.len(), 1);
     assert_eq!(r[1].1.iter().map(|e| e.0).collect::<Vec<_>>(), vec![0, 10]);
