@@ -77,6 +77,8 @@ pub struct Masker {
     /// Sensitive words, normalized and padded: `_api_key_`.
     words: Vec<String>,
     kv: Regex,
+    /// Any sensitive word anywhere (case-insensitive): a cheap gate for `kv`.
+    kv_gate: Regex,
     bearer: Regex,
     card: Regex,
     email: Regex,
@@ -132,6 +134,25 @@ impl Masker {
             kv: build(
                 r#"("?)([A-Za-z_][\w.-]*)("?\s*[:=]\s*)((?i:bearer|basic|token)\s+)?("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&"'}\]]+)"#,
             )?,
+            kv_gate: build(&format!(
+                "(?i){}",
+                if cfg.field_names.is_empty() {
+                    "[^\\s\\S]".to_string()
+                } else {
+                    cfg.field_names
+                        .iter()
+                        .map(|w| {
+                            normalize(w)
+                                .trim_matches('_')
+                                .split('_')
+                                .map(regex::escape)
+                                .collect::<Vec<_>>()
+                                .join(".?")
+                        })
+                        .collect::<Vec<_>>()
+                        .join("|")
+                }
+            ))?,
             bearer: build(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]{8,}=*")?,
             card: build(r"\b\d(?:[ -]?\d){12,18}\b")?,
             email: build(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")?,
@@ -173,7 +194,7 @@ impl Masker {
                 )
             });
         }
-        if self.cfg.key_values_in_text {
+        if self.cfg.key_values_in_text && self.kv_gate.is_match(text) {
             apply(&|s: &str| {
                 let mut changed = false;
                 let out = self.kv.replace_all(s, |c: &Captures| {
@@ -199,7 +220,7 @@ impl Masker {
                 changed.then(|| out.into_owned())
             });
         }
-        if self.cfg.card_numbers {
+        if self.cfg.card_numbers && text.bytes().filter(u8::is_ascii_digit).count() >= 13 {
             apply(&|s: &str| {
                 let mut changed = false;
                 let out = self.card.replace_all(s, |c: &Captures| {
