@@ -8,6 +8,8 @@
 //! - [`thrift`] and [`jaeger`]: Jaeger thrift (compact and binary) in,
 //!   Jaeger query JSON out;
 //! - [`store`]: spans stored as log-store records (one record per span);
+//! - [`ingest`]: store + span metrics for every transport; [`grpc`]: the
+//!   OTLP/gRPC `TraceService`;
 //! - [`spanmetrics`]: RED and service-graph metrics from spans;
 //! - [`tempo`]: Tempo API response shapes; [`traceql`]: a TraceQL subset.
 //!
@@ -15,6 +17,8 @@
 //! handlers map it to a status code in one place; they never panic on any
 //! input.
 
+pub mod grpc;
+pub mod ingest;
 pub mod jaeger;
 pub mod model;
 pub mod otlp;
