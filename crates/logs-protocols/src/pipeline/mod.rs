@@ -29,11 +29,12 @@
 //! ```
 //!
 //! Stage types: `json`, `logfmt`, `grok`, `regex`, `add_fields`, `rename`,
-//! `remove`, `drop`, `timestamp`, `labels`, `message`. Not implemented:
-//! user-agent parsing and GeoIP.
+//! `remove`, `drop`, `timestamp`, `labels`, `message`, `user_agent`. Not
+//! implemented: GeoIP.
 
 pub mod grok;
 pub mod mask;
+pub mod useragent;
 
 use crate::{time, LogRecord};
 use grok::Grok;
@@ -153,6 +154,18 @@ pub enum Stage {
     Labels { fields: BTreeMap<String, String> },
     /// Replaces the message with a field's value (e.g. grok's `log_message`).
     Message { source: String },
+    /// Parses a user-agent field into `<target>.browser`,
+    /// `<target>.browser_version`, `<target>.os`, `<target>.os_version`,
+    /// `<target>.device` (see [`useragent`]).
+    UserAgent {
+        source: String,
+        #[serde(default = "user_agent_target")]
+        target: String,
+    },
+}
+
+fn user_agent_target() -> String {
+    "user_agent".into()
 }
 
 #[derive(Debug, Clone)]
@@ -179,6 +192,7 @@ enum Compiled {
     Timestamp(String, Vec<String>, bool),
     Labels(Vec<(String, String)>),
     Message(String),
+    UserAgent(String, String),
 }
 
 /// A compiled pipeline.
@@ -253,6 +267,7 @@ impl Pipeline {
                     Compiled::Labels(fields.clone().into_iter().collect())
                 }
                 Stage::Message { source } => Compiled::Message(source.clone()),
+                Stage::UserAgent { source, target } => Compiled::UserAgent(source.clone(), target.clone()),
             };
             stages.push((cond, c));
         }
@@ -374,6 +389,21 @@ impl Pipeline {
                     }
                     if changed {
                         rec.stream = b.build();
+                    }
+                }
+                Compiled::UserAgent(src, target) => {
+                    if let Some(ua) = get(&rec, src).map(useragent::parse) {
+                        for (k, v) in [
+                            ("browser", ua.browser),
+                            ("browser_version", ua.browser_version),
+                            ("os", ua.os),
+                            ("os_version", ua.os_version),
+                            ("device", ua.device),
+                        ] {
+                            if !v.is_empty() {
+                                set(&mut rec, &format!("{target}.{k}"), v);
+                            }
+                        }
                     }
                 }
                 Compiled::Message(src) => {
@@ -847,6 +877,18 @@ mod tests {
         assert!(logfmt("  ").is_empty());
         // A pair without a key is dropped; a stray quote is skipped.
         assert_eq!(logfmt("=x \"y"), vec![("y".to_string(), "true".to_string())]);
+    }
+
+    #[test]
+    fn user_agent_stage() {
+        let p = pipeline(
+            r#"{"stages":[{"type":"grok","patterns":["%{COMBINEDAPACHELOG}"]},
+                          {"type":"user_agent","source":"agent","target":"ua"}]}"#,
+        );
+        let line = r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl/8.4.0""#;
+        let r = p.process(LogRecord::new(0, Labels::new(), line)).unwrap();
+        assert_eq!(field(&r, "ua.browser"), Some("curl"));
+        assert_eq!(field(&r, "ua.device"), Some("bot"));
     }
 
     #[test]
