@@ -358,6 +358,113 @@ pub fn dependencies_response(deps: &[crate::store::Dependency]) -> J {
     envelope(J::Array(data), deps.len())
 }
 
+/// Parses a Go duration (`1.5s`, `100ms`, `1h30m`, `250us`, `10µs`,
+/// `42ns`) into nanoseconds, as Jaeger's `minDuration`/`maxDuration`/
+/// `lookback` parameters are written.
+pub fn parse_go_duration(s: &str) -> Result<i64, TraceError> {
+    let err = || bad(format!("invalid duration {s:?}"));
+    if s == "0" {
+        return Ok(0);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
+        if n == 0 {
+            return Err(err());
+        }
+        let v: f64 = rest[..n].parse().map_err(|_| err())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mul = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(err()),
+        };
+        total += v * mul;
+        rest = &rest[u..];
+    }
+    if total > i64::MAX as f64 {
+        return Err(err());
+    }
+    Ok(total.round() as i64)
+}
+
+/// Builds a search from the query parameters of Jaeger's
+/// `GET /api/traces`: `service`, `operation`, `tags` (JSON object, or
+/// repeated `key:value`), `minDuration`/`maxDuration` (Go durations),
+/// `start`/`end` (µs), `lookback` (Go duration, used when `start` is
+/// absent; `custom` ignored), `limit`. `end` defaults to `now_ns`, the
+/// range to the last hour.
+pub fn search_request(
+    params: &[(String, String)],
+    now_ns: i64,
+) -> Result<crate::store::SearchRequest, TraceError> {
+    let mut r = crate::store::SearchRequest {
+        end_ns: now_ns,
+        ..Default::default()
+    };
+    let mut start = None;
+    let mut lookback = 3_600_000_000_000i64;
+    let us = |k: &str, v: &str| -> Result<i64, TraceError> {
+        v.parse::<i64>()
+            .map(|x| x.saturating_mul(1000))
+            .map_err(|_| bad(format!("invalid {k} {v:?}: expected microseconds")))
+    };
+    for (k, v) in params {
+        if v.is_empty() {
+            continue;
+        }
+        match k.as_str() {
+            "service" => r.service = Some(v.clone()),
+            "operation" => r.operation = Some(v.clone()),
+            "tags" => {
+                if v.starts_with('{') {
+                    let o: serde_json::Map<String, J> =
+                        serde_json::from_str(v).map_err(|e| bad(format!("invalid tags {v:?}: {e}")))?;
+                    for (tk, tv) in o {
+                        let tv = match tv {
+                            J::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        r.tags.push((tk, tv));
+                    }
+                } else {
+                    let (tk, tv) = v
+                        .split_once(':')
+                        .ok_or_else(|| bad(format!("invalid tag {v:?}: expected key:value")))?;
+                    r.tags.push((tk.to_string(), tv.to_string()));
+                }
+            }
+            "minDuration" => r.min_duration_ns = Some(parse_go_duration(v)?),
+            "maxDuration" => r.max_duration_ns = Some(parse_go_duration(v)?),
+            "start" => start = Some(us(k, v)?),
+            "end" => r.end_ns = us(k, v)?,
+            "lookback" if v != "custom" => lookback = parse_go_duration(v)?,
+            "limit" => r.limit = v.parse().map_err(|_| bad(format!("invalid limit {v:?}")))?,
+            _ => {}
+        }
+    }
+    r.start_ns = start.unwrap_or_else(|| r.end_ns.saturating_sub(lookback));
+    // Jaeger's end is inclusive
+    r.end_ns = r.end_ns.saturating_add(1);
+    if r.start_ns >= r.end_ns {
+        return Err(bad("start must be before end"));
+    }
+    Ok(r)
+}
+
 /// Parses a Jaeger trace id from the URL (1 to 32 hex digits).
 pub fn parse_trace_id(s: &str) -> Result<[u8; 16], TraceError> {
     model::parse_hex_id::<16>(s, "trace id")
@@ -618,5 +725,59 @@ mod tests {
         );
         assert_eq!(names_response(&["a".into()])["data"], json!(["a"]));
         assert_eq!(parse_trace_id("abc").unwrap()[15], 0xbc);
+    }
+
+    #[test]
+    fn query_params() {
+        assert_eq!(parse_go_duration("1.5s").unwrap(), 1_500_000_000);
+        assert_eq!(parse_go_duration("1h30m").unwrap(), 5_400_000_000_000);
+        assert_eq!(parse_go_duration("250us").unwrap(), 250_000);
+        assert_eq!(parse_go_duration("10µs").unwrap(), 10_000);
+        assert_eq!(parse_go_duration("0").unwrap(), 0);
+        for b in ["", "5", "ms", "1x", "-1s", "1.2.3s"] {
+            assert!(parse_go_duration(b).is_err(), "{b}");
+        }
+        let p = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        };
+        let now = 10_000_000_000_000;
+        let r = search_request(
+            &p(&[
+                ("service", "frontend"),
+                ("operation", "GET"),
+                ("tags", r#"{"error":"true","http.status_code":500}"#),
+                ("minDuration", "10ms"),
+                ("maxDuration", "1s"),
+                ("lookback", "1h"),
+                ("limit", "5"),
+            ]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(r.service.as_deref(), Some("frontend"));
+        assert_eq!(
+            r.tags,
+            vec![
+                ("error".into(), "true".into()),
+                ("http.status_code".into(), "500".into())
+            ]
+        );
+        assert_eq!(
+            (r.min_duration_ns, r.max_duration_ns),
+            (Some(10_000_000), Some(1_000_000_000))
+        );
+        assert_eq!(
+            (r.start_ns, r.end_ns, r.limit),
+            (now - 3_600_000_000_000, now + 1, 5)
+        );
+        let r = search_request(&p(&[("start", "1000"), ("end", "2000"), ("tags", "a:b")]), now).unwrap();
+        assert_eq!((r.start_ns, r.end_ns), (1_000_000, 2_000_001));
+        assert_eq!(r.tags, vec![("a".into(), "b".into())]);
+        assert!(search_request(&p(&[("tags", "{")]), now).is_err());
+        assert!(search_request(&p(&[("start", "x")]), now)
+            .unwrap_err()
+            .to_string()
+            .contains("microseconds"));
+        assert!(search_request(&p(&[("start", "5000"), ("end", "1")]), now).is_err());
     }
 }
