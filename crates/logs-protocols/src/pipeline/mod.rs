@@ -424,6 +424,25 @@ impl Pipeline {
         let dropped = n - kept.len();
         (kept, dropped)
     }
+
+    /// Processes a decoded batch in place and re-checks the limits (stages
+    /// can add labels, fields and text): records that now break a limit move
+    /// to `batch.rejected` with their position in `batch.records` before
+    /// processing. Returns how many records `drop` stages removed.
+    pub fn process_checked(&self, batch: &mut crate::Batch, limits: &crate::IngestLimits) -> usize {
+        let recs = std::mem::take(&mut batch.records);
+        let mut dropped = 0;
+        for (i, r) in recs.into_iter().enumerate() {
+            match self.process(r) {
+                None => dropped += 1,
+                Some(mut r) => match limits.check_record(&mut r) {
+                    Ok(()) => batch.records.push(r),
+                    Err(e) => batch.reject(i, e),
+                },
+            }
+        }
+        dropped
+    }
 }
 
 impl Default for Pipeline {
@@ -877,6 +896,31 @@ mod tests {
         assert!(logfmt("  ").is_empty());
         // A pair without a key is dropped; a stray quote is skipped.
         assert_eq!(logfmt("=x \"y"), vec![("y".to_string(), "true".to_string())]);
+    }
+
+    #[test]
+    fn process_checked_rechecks_limits() {
+        let p = pipeline(
+            r#"{"stages":[{"type":"logfmt"},{"type":"labels","fields":{"a":"a","b":"b"}},
+                                      {"type":"drop","when":{"field":"message","equals":"bye"}}]}"#,
+        );
+        let mut batch = crate::Batch {
+            records: vec![
+                LogRecord::new(0, Labels::new(), "a=1"),
+                LogRecord::new(0, Labels::new(), "a=1 b=2"),
+                LogRecord::new(0, Labels::new(), "bye"),
+            ],
+            rejected: vec![],
+        };
+        let limits = crate::IngestLimits {
+            max_labels_per_stream: 1,
+            ..Default::default()
+        };
+        assert_eq!(p.process_checked(&mut batch, &limits), 1);
+        assert_eq!(batch.records.len(), 1);
+        assert_eq!(batch.records[0].stream, Labels::from_pairs([("a", "1")]));
+        assert_eq!(batch.rejected.len(), 1);
+        assert_eq!(batch.rejected[0].index, 1);
     }
 
     #[test]
