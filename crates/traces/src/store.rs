@@ -161,7 +161,10 @@ impl TraceStore {
         let mut index: HashMap<[u8; 16], usize> = HashMap::new();
         for r in self.logs.select(tenant, &sel)? {
             let r = r?;
-            // cheap pre-checks before decoding every field
+            // cheap checks on the raw fields before decoding the span
+            if !record_may_match(req, &r) {
+                continue;
+            }
             let s = from_record(&r)?;
             if !req.matches(&s) {
                 continue;
@@ -362,6 +365,43 @@ impl TraceStore {
 }
 
 // ------------------------------------------------------------ record codec
+
+fn raw_field<'a>(r: &'a LogRecord, k: &str) -> Option<&'a str> {
+    r.fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str())
+}
+
+/// `false` when the raw record certainly fails `req`'s duration, status or
+/// tag conditions (service, operation and kind are stream matchers).
+fn record_may_match(req: &SearchRequest, r: &LogRecord) -> bool {
+    if req.min_duration_ns.is_some() || req.max_duration_ns.is_some() {
+        let d: i64 = raw_field(r, "dur").and_then(|d| d.parse().ok()).unwrap_or(0);
+        if req.min_duration_ns.is_some_and(|m| d < m) || req.max_duration_ns.is_some_and(|m| d > m) {
+            return false;
+        }
+    }
+    if let Some(c) = req.status {
+        let code = raw_field(r, "status").and_then(|v| v.parse().ok()).unwrap_or(0);
+        if StatusCode::from_i32(code) != c {
+            return false;
+        }
+    }
+    req.tags.iter().all(|(k, want)| {
+        let mut key = String::with_capacity(k.len() + 2);
+        key.push_str("a.");
+        key.push_str(k);
+        let v = raw_field(r, &key).or_else(|| {
+            key.replace_range(..1, "r");
+            raw_field(r, &key)
+        });
+        match v {
+            Some(v) => match v.strip_prefix('s') {
+                Some(text) => text == want,
+                None => dec_value(v).is_ok_and(|x| x.as_text() == *want),
+            },
+            None => k == "service.name" && r.stream.get(LABEL_SERVICE) == Some(want.as_str()),
+        }
+    })
+}
 
 /// The log record that stores `s`.
 pub fn to_record(s: &Span) -> LogRecord {
@@ -659,6 +699,7 @@ mod tests {
         spans[2]
             .attributes
             .push(("driver.id".into(), Value::Str("T7".into())));
+        spans[4].attributes.push(("retries".into(), Value::Int(3)));
         st.append("t", &spans[..3]).unwrap();
         st.log_store().flush().unwrap();
         st.append("t", &spans[3..]).unwrap();
@@ -708,6 +749,21 @@ mod tests {
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].trace_id, [1; 16]);
         assert_eq!(hits[0].matched[0].name, "FindDriver");
+        let by_resource = SearchRequest {
+            tags: vec![("service.name".into(), "redis".into())],
+            ..all.clone()
+        };
+        assert_eq!(st.search("t", &by_resource).unwrap()[0].trace_id, [2; 16]);
+        let by_int = SearchRequest {
+            tags: vec![("retries".into(), "3".into())],
+            ..all.clone()
+        };
+        assert_eq!(st.search("t", &by_int).unwrap()[0].matched[0].name, "GetDriver");
+        let no_int = SearchRequest {
+            tags: vec![("retries".into(), "4".into())],
+            ..all.clone()
+        };
+        assert!(st.search("t", &no_int).unwrap().is_empty());
         let q = SearchRequest {
             min_duration_ns: Some(701),
             ..q
@@ -742,7 +798,7 @@ mod tests {
         );
 
         let (span_keys, res_keys) = st.tag_names("t", 0, i64::MAX, 1000).unwrap();
-        assert_eq!(span_keys, ["driver.id"]);
+        assert_eq!(span_keys, ["driver.id", "retries"]);
         assert_eq!(res_keys, ["service.name"]);
         assert_eq!(
             st.tag_values("t", "span.driver.id", 0, i64::MAX, 1000).unwrap(),
