@@ -283,6 +283,47 @@ mod tests {
         assert!(f.finish().unwrap().is_err());
     }
 
+    /// Any chunking of the same stream yields the same frames.
+    #[test]
+    fn chunking_does_not_change_frames() {
+        let mut stream = Vec::new();
+        for i in 0..50 {
+            let m = format!("<13>1 - h app - - - message {i}");
+            if i % 2 == 0 {
+                stream.extend_from_slice(format!("{} {m}", m.len()).as_bytes());
+            } else {
+                stream.extend_from_slice(m.as_bytes());
+                stream.extend_from_slice(if i % 3 == 0 { b"\r\n" } else { b"\n" });
+            }
+        }
+        let whole = {
+            let mut f = SyslogFramer::new(1000);
+            f.feed(&stream);
+            let mut v: Vec<_> = std::iter::from_fn(|| f.next_frame()).collect();
+            v.extend(f.finish());
+            v
+        };
+        assert_eq!(whole.len(), 50);
+        let mut x: u64 = 0xabcdef;
+        for _ in 0..200 {
+            let mut f = SyslogFramer::new(1000);
+            let mut got = Vec::new();
+            let mut rest = &stream[..];
+            while !rest.is_empty() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let n = 1 + (x % 40) as usize;
+                let (a, b) = rest.split_at(n.min(rest.len()));
+                f.feed(a);
+                rest = b;
+                got.extend(std::iter::from_fn(|| f.next_frame()));
+            }
+            got.extend(f.finish());
+            assert_eq!(got, whole);
+        }
+    }
+
     #[test]
     fn garbage_never_panics_and_memory_is_bounded() {
         let mut x: u64 = 0x1234_5678_9abc_def1;
