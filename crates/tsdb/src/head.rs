@@ -604,55 +604,7 @@ impl Postings {
     }
 }
 
-/// Intersection of two sorted lists.
-pub fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::with_capacity(a.len().min(b.len()));
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
-}
-
-/// `a` without the elements of `b` (both sorted).
-pub fn subtract(a: &[u64], b: &[u64]) -> Vec<u64> {
-    if b.is_empty() {
-        return a.to_vec();
-    }
-    let mut j = 0;
-    let mut out = Vec::with_capacity(a.len());
-    for &x in a {
-        while j < b.len() && b[j] < x {
-            j += 1;
-        }
-        if j >= b.len() || b[j] != x {
-            out.push(x);
-        }
-    }
-    out
-}
-
-/// Union of sorted lists.
-pub fn union_many(lists: Vec<&[u64]>) -> Vec<u64> {
-    match lists.len() {
-        0 => Vec::new(),
-        1 => lists[0].to_vec(),
-        _ => {
-            let mut all: Vec<u64> = lists.into_iter().flatten().copied().collect();
-            all.sort_unstable();
-            all.dedup();
-            all
-        }
-    }
-}
+pub use crate::postings::{intersect, subtract, union_many};
 
 /// Receives one series' labels and samples (see [`Head::for_each_series_in`]).
 pub type SeriesVisitor<'a> = dyn FnMut(&Labels, &[Sample]) -> Result<(), StorageError> + 'a;
@@ -1660,10 +1612,7 @@ mod tests {
     }
 
     #[test]
-    fn set_operations() {
-        assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5]), vec![3, 5]);
-        assert_eq!(subtract(&[1, 3, 5, 7], &[3, 4, 7]), vec![1, 5]);
-        assert_eq!(union_many(vec![&[1, 5], &[2, 5, 9], &[]]), vec![1, 2, 5, 9]);
+    fn insert_keeps_order() {
         let mut l = vec![1, 5];
         insert_sorted(&mut l, 3);
         insert_sorted(&mut l, 9);

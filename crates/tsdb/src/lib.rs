@@ -12,6 +12,7 @@ pub mod compact;
 pub mod db;
 pub mod head;
 pub mod index;
+pub mod postings;
 pub mod querier;
 pub mod retention;
 pub mod wal;
