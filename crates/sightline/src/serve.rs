@@ -311,11 +311,15 @@ async fn run_async(args: ServeArgs) -> Result<()> {
         s.config_path.as_deref(),
     )));
     apply(&config.lock());
+    let last_reload = Arc::new(parking_lot::Mutex::new((true, chrono::Utc::now())));
     let reload: ReloadFn = {
         let (config, config_text, path) = (config.clone(), config_text.clone(), s.config_path.clone());
+        let last_reload = last_reload.clone();
         Arc::new(move || {
             let Some(path) = &path else { return Ok(()) };
-            let (cfg, warnings) = sightline_config::load(path).map_err(|e| e.to_string())?;
+            let loaded = sightline_config::load(path).map_err(|e| e.to_string());
+            *last_reload.lock() = (loaded.is_ok(), chrono::Utc::now());
+            let (cfg, warnings) = loaded?;
             for w in warnings {
                 tracing::warn!(warning = %w, "config");
             }
@@ -366,6 +370,7 @@ async fn run_async(args: ServeArgs) -> Result<()> {
         config_text,
         flags: s.flags.clone(),
         started: chrono::Utc::now(),
+        last_reload,
     }));
     let state = builder.build();
     let app = sightline_server::router(state.clone());

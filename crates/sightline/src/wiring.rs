@@ -232,6 +232,8 @@ pub struct Status {
     pub config_text: Arc<parking_lot::Mutex<String>>,
     pub flags: serde_json::Map<String, serde_json::Value>,
     pub started: chrono::DateTime<chrono::Utc>,
+    /// Outcome and time of the last config (re)load.
+    pub last_reload: Arc<parking_lot::Mutex<(bool, chrono::DateTime<chrono::Utc>)>>,
 }
 
 fn name_values(v: &[(String, u64)]) -> serde_json::Value {
@@ -258,11 +260,12 @@ impl sightline_server::query_api::StatusView for Status {
             .get("storage.tsdb.retention.time")
             .cloned()
             .unwrap_or_default();
+        let (reload_ok, reload_at) = *self.last_reload.lock();
         serde_json::json!({
             "startTime": self.started.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             "CWD": cwd,
-            "reloadConfigSuccess": true,
-            "lastConfigTime": self.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "reloadConfigSuccess": reload_ok,
+            "lastConfigTime": reload_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "corruptionCount": 0,
             "goroutineCount": 0,
             "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

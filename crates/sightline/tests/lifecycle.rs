@@ -70,11 +70,15 @@ fn sighup_reloads_config() {
     wait_for("target two after SIGHUP", Duration::from_secs(10), || {
         (pools(&s) == ["two"]).then_some(())
     });
+    let info = s.get_json("/api/v1/status/runtimeinfo");
+    assert_eq!(info["data"]["reloadConfigSuccess"], true, "{info}");
     // A broken file keeps the running config and reports the error.
     std::fs::write(&cfg, "scrape_configs: [").unwrap();
     let (code, msg) = s.post("/-/reload", &[], Vec::new());
     assert_eq!(code, 500, "{msg}");
     assert_eq!(pools(&s), ["two"]);
+    let info = s.get_json("/api/v1/status/runtimeinfo");
+    assert_eq!(info["data"]["reloadConfigSuccess"], false, "{info}");
 }
 
 #[test]

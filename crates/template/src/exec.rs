@@ -181,7 +181,13 @@ impl State<'_> {
                 .collect(),
             Value::Int(n) => (0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::Nil => Vec::new(),
-            other => return Err(self.err(pos, pipe, format!("range can't iterate over {}", show(&other)))),
+            other => {
+                return Err(self.err(
+                    pos,
+                    pipe,
+                    format!("range can't iterate over {}", funcs::to_display(&other)),
+                ))
+            }
         };
         if items.is_empty() {
             return self.scoped(otherwise, dot);
@@ -318,10 +324,4 @@ impl State<'_> {
         }
         Ok(v)
     }
-}
-
-fn show(v: &Value) -> String {
-    let mut s = String::new();
-    sprint_value(v, &mut s);
-    s
 }
