@@ -6,7 +6,7 @@
 
 use crate::error::{ApiError, ErrorType};
 use crate::params::{parse_time, time_param, Params};
-use crate::read_api::success;
+use crate::read_api::{blocking, limit_param, success};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -83,18 +83,6 @@ fn query_opts(st: &AppState, params: &Params) -> Result<QueryOpts, ApiError> {
     Ok(opts)
 }
 
-fn limit_param(params: &Params) -> Result<usize, ApiError> {
-    match params.get("limit").filter(|s| !s.is_empty()) {
-        None => Ok(0),
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(n as usize),
-            _ => Err(ApiError::bad_data(format!(
-                "invalid parameter \"limit\": limit must be a non-negative integer, got {s:?}"
-            ))),
-        },
-    }
-}
-
 /// The success body with Prometheus's `warnings` / `infos` when present.
 fn query_success(res: QueryResult, limit: usize) -> Response {
     let mut value = res.value;
@@ -125,10 +113,6 @@ fn query_success(res: QueryResult, limit: usize) -> Response {
     axum::Json(body).into_response()
 }
 
-async fn params(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<Params, ApiError> {
-    Params::from_request(method, uri, headers, body)
-}
-
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -141,16 +125,18 @@ pub async fn query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let p = params(&method, &uri, &headers, &body).await?;
+    let p = Params::from_request(&method, &uri, &headers, &body)?;
     let q = p.get("query").unwrap_or("").to_string();
     let t = time_param(&p, "time", now_ms())?;
     let opts = query_opts(&st, &p)?;
     let limit = limit_param(&p)?;
     let st2 = st.clone();
-    let res = tokio::task::spawn_blocking(move || st2.engine.instant(st2.storage.as_ref(), &q, t, &opts))
-        .await
-        .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
-        .map_err(map_query_error)?;
+    let res = blocking(move || {
+        st2.engine
+            .instant(st2.storage.as_ref(), &q, t, &opts)
+            .map_err(map_query_error)
+    })
+    .await?;
     Ok(query_success(res, limit))
 }
 
@@ -162,7 +148,7 @@ pub async fn query_range(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let p = params(&method, &uri, &headers, &body).await?;
+    let p = Params::from_request(&method, &uri, &headers, &body)?;
     let required = |name: &str| -> Result<i64, ApiError> {
         let s = p.get(name).unwrap_or("");
         parse_time(s).map_err(|e| ApiError::bad_data(format!("invalid parameter {name:?}: {e}")))
@@ -189,13 +175,12 @@ pub async fn query_range(
     let opts = query_opts(&st, &p)?;
     let limit = limit_param(&p)?;
     let st2 = st.clone();
-    let res = tokio::task::spawn_blocking(move || {
+    let res = blocking(move || {
         st2.engine
             .range(st2.storage.as_ref(), &q, start, end, step, &opts)
+            .map_err(map_query_error)
     })
-    .await
-    .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
-    .map_err(map_query_error)?;
+    .await?;
     Ok(query_success(res, limit))
 }
 
@@ -206,7 +191,7 @@ pub async fn format_query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let p = params(&method, &uri, &headers, &body).await?;
+    let p = Params::from_request(&method, &uri, &headers, &body)?;
     let q = p.get("query").unwrap_or("");
     let expr = sightline_promql::parse(q).map_err(map_query_error)?;
     Ok(success(json!(expr.prettify())))
@@ -221,7 +206,7 @@ pub async fn query_exemplars(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let p = params(&method, &uri, &headers, &body).await?;
+    let p = Params::from_request(&method, &uri, &headers, &body)?;
     time_param(&p, "start", crate::params::MIN_TIME_MS)?;
     time_param(&p, "end", crate::params::MAX_TIME_MS)?;
     sightline_promql::parse(p.get("query").unwrap_or("")).map_err(map_query_error)?;
@@ -236,7 +221,7 @@ pub async fn rules(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let p = params(&method, &uri, &headers, &body).await?;
+    let p = Params::from_request(&method, &uri, &headers, &body)?;
     let ty = match p.get("type").map(str::to_ascii_lowercase).as_deref() {
         None | Some("") => None,
         Some("alert") => Some("alert"),
@@ -289,7 +274,7 @@ pub async fn status(
             .map(|v| v.runtime_info())
             .unwrap_or_else(|| json!({})),
         "tsdb" => {
-            let p = params(&method, &uri, &headers, &body).await?;
+            let p = Params::from_request(&method, &uri, &headers, &body)?;
             let limit = match p.get("limit").filter(|s| !s.is_empty()) {
                 None => 10,
                 Some(s) => match s.parse::<usize>() {

@@ -35,7 +35,7 @@ fn range(params: &Params) -> Result<(i64, i64), ApiError> {
     Ok((start, end))
 }
 
-fn limit_param(params: &Params) -> Result<usize, ApiError> {
+pub(crate) fn limit_param(params: &Params) -> Result<usize, ApiError> {
     match params.get("limit") {
         None | Some("") => Ok(0),
         Some(s) => s.parse::<usize>().map_err(|_| {
@@ -47,7 +47,7 @@ fn limit_param(params: &Params) -> Result<usize, ApiError> {
 }
 
 /// Runs blocking storage work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
