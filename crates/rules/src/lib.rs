@@ -158,7 +158,9 @@ impl GroupState {
             }
             for (h, l) in &self.previous[i] {
                 if !now.contains_key(h) {
-                    let _ = app.append(&l.as_refs(), ts, stale_nan());
+                    if let Err(e) = app.append(&l.as_refs(), ts, stale_nan()) {
+                        tracing::debug!(series = %l, error = %e, "staleness marker not stored");
+                    }
                 }
             }
             self.previous[i] = now;

@@ -59,19 +59,22 @@ pub fn notifier_config(cfg: &Config) -> NotifierConfig {
         if am.api_version != "v2" {
             tracing::warn!(api_version = %am.api_version, "only the Alertmanager v2 API is supported; using v2");
         }
+        // A credentials file that cannot be read is reported and sends no
+        // credential (Alertmanager then answers 401, which is logged too).
+        let read = |p: &std::path::PathBuf| match std::fs::read_to_string(p) {
+            Ok(s) => Some(s.trim_end().to_string()),
+            Err(e) => {
+                tracing::error!(file = %p.display(), error = %e, "cannot read Alertmanager credentials file");
+                None
+            }
+        };
         let basic_auth = am.basic_auth.as_ref().map(|b| {
             let password = b
                 .password
                 .clone()
-                .or_else(|| {
-                    b.password_file
-                        .as_ref()
-                        .and_then(|p| std::fs::read_to_string(p).ok())
-                })
-                .unwrap_or_default();
-            (b.username.clone(), password.trim_end().to_string())
+                .or_else(|| b.password_file.as_ref().and_then(read));
+            (b.username.clone(), password.unwrap_or_default())
         });
-        let read = |p: &std::path::PathBuf| std::fs::read_to_string(p).ok().map(|s| s.trim_end().to_string());
         let bearer_token = am
             .authorization
             .as_ref()
